@@ -1,0 +1,59 @@
+//! `cargo xtask demo`: shows what simgrad does, end to end, as a list of steps.
+//!
+//! Later parts of the demo (building a kernel library from a spec, calling it from C, C++,
+//! Fortran and Python) are appended to [`steps`].
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use crate::util::fmt_duration;
+use crate::{setup, smoke};
+
+/// One demo step: a title, one sentence saying what it shows, and the code.
+pub struct DemoStep {
+    /// Short title.
+    pub title: &'static str,
+    /// What the step shows, for a reader of the output.
+    pub about: &'static str,
+    /// The body.
+    pub run: fn() -> Result<()>,
+}
+
+/// The demo, in order.
+pub fn steps() -> Vec<DemoStep> {
+    vec![
+        DemoStep {
+            title: "setup",
+            about: "install or check LLVM 19, the Enzyme plugin and the Python environment \
+                    (cached: fast after the first run)",
+            run: setup::run,
+        },
+        DemoStep {
+            title: "Enzyme smoke test",
+            about: "compile plain C through clang → Enzyme → shared library and compare its \
+                    derivatives with the analytic ones",
+            run: smoke::run,
+        },
+    ]
+}
+
+/// Runs every demo step, stopping at the first failure.
+pub fn run() -> Result<()> {
+    let start = Instant::now();
+    let steps = steps();
+    let n = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        println!("\n=== demo {}/{n}: {} — {}", i + 1, step.title, step.about);
+        let t = Instant::now();
+        (step.run)()?;
+        println!(
+            "=== demo {}/{n}: {} done in {}",
+            i + 1,
+            step.title,
+            fmt_duration(t.elapsed())
+        );
+    }
+    println!("\ndemo finished in {}", fmt_duration(start.elapsed()));
+    Ok(())
+}

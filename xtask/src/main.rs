@@ -1,0 +1,78 @@
+//! `cargo xtask`: the developer tasks of simgrad.
+//!
+//! ```text
+//! cargo xtask setup            install or check the toolchain, the Enzyme plugin, the Python venv
+//! cargo xtask doctor           report every tool with path and version; fail with the fix
+//! cargo xtask demo             setup, then show the pipeline working end to end
+//! cargo xtask ci               setup, then every CI step; ends with `N passed, N failed, N skipped`
+//! cargo xtask codegen [--check]  generate (or check) the C header with cbindgen
+//! cargo xtask smoke            only the Enzyme smoke test
+//! ```
+
+// xtask shares simgrad-build's toolchain discovery without depending on the crate, so that it
+// builds even while simgrad-build does not; not every item of the module is used here.
+#[allow(dead_code)]
+#[path = "../../crates/simgrad-build/src/toolchain.rs"]
+mod toolchain;
+
+mod ci;
+mod codegen;
+mod demo;
+mod doctor;
+mod setup;
+mod smoke;
+mod steps;
+mod util;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  setup              install or check LLVM 19, the Enzyme plugin and the Python venv (idempotent)
+  doctor             report every tool with path and version; fail naming the fix
+  demo               setup, then show the pipeline working end to end
+  ci                 setup, then all CI steps; last line `N passed, N failed, N skipped`
+  codegen [--check]  generate crates/simgrad-capi/include/simgrad.h with cbindgen (--check: fail if stale)
+  smoke              only the Enzyme smoke test
+
+environment:
+  SIMGRAD_ENZYME_PLUGIN  use this Enzyme plugin (LLVMEnzyme-19.so) instead of building one
+  SIMGRAD_LLVM_DIR       LLVM installation to use (the directory containing bin/clang)
+  SIMGRAD_CACHE_DIR      cache root (default ~/.cache/simgrad)
+  SIMGRAD_VENV           Python virtual environment (default <cache root>/venv)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["setup"] => setup::run(),
+        ["doctor"] => doctor::run(),
+        ["demo"] => demo::run(),
+        ["smoke"] => util::section("Enzyme smoke test", smoke::run),
+        ["codegen"] => codegen::run(false),
+        ["codegen", "--check"] => codegen::run(true),
+        ["ci"] => {
+            return if ci::run() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        [] | ["help"] | ["-h"] | ["--help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("unknown task `{}`\n\n{USAGE}", args.join(" "));
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
