@@ -233,7 +233,8 @@ args = [
         };
         let src = wrapper_source(&spec.kernels, &manifest);
         insta::assert_snapshot!(src.split("/* The manifest").next().unwrap());
-        assert!(src.contains(r#"test \"quoted\"\?"#));
+        // JSON escapes the quotes, C escapes JSON's backslashes and the quotes, and `?` (trigraphs).
+        assert!(src.contains(r#"test \\\"quoted\\\"\?"#), "{src}");
         // Every array, integer or not, has a shadow: no enzyme_const on arrays.
         assert!(src.contains("enzyme_dup,\n      (int32_t *)a[3],\n      (int32_t *)d[3]"));
     }

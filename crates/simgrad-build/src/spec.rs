@@ -407,7 +407,7 @@ args = [
             assert!(msg.contains("simgrad.toml"), "{msg}");
             if let Some(f) = field {
                 assert!(msg.contains(&format!("field `{f}`")), "{f}: {msg}");
-                assert!(msg.contains("kernel `f`"), "{msg}");
+                assert!(msg.contains("kernel `f`") || msg.contains("kernel `#1`"), "{msg}");
             }
         }
     }

@@ -49,10 +49,21 @@ impl<'a> ArgRef<'a> {
         }
     }
 
-    /// A scalar or size passed by value.
+    /// A scalar or size passed by value (read only; see [`ArgRef::scalar_mut`] for results).
     pub fn scalar<T: Element>(value: &'a T) -> ArgRef<'a> {
         ArgRef {
             data: value as *const T as *mut c_void,
+            dtype: Ok(T::DTYPE),
+            device_type: DEVICE_CPU,
+            shape: &[],
+            strides: None,
+        }
+    }
+
+    /// A scalar the call writes: the cotangent of a scalar in a VJP, the tangent of a scalar.
+    pub fn scalar_mut<T: Element>(value: &'a mut T) -> ArgRef<'a> {
+        ArgRef {
+            data: (value as *mut T).cast(),
             dtype: Ok(T::DTYPE),
             device_type: DEVICE_CPU,
             shape: &[],
