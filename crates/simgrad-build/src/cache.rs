@@ -115,7 +115,8 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
     if let Some(why) = pipeline.known_bad {
         progress(&format!("warning: pipeline `{}` is known to give wrong derivatives: {why}", pipeline.name));
     }
-    let toolchain = Toolchain::discover()?;
+    let cache_root = opts.cache_dir.clone().unwrap_or_else(toolchain::cache_root);
+    let toolchain = discover_toolchain(&cache_root)?;
     let has_fortran = spec.kernels.iter().any(|k| {
         k.language == Language::Fortran || k.sources.iter().any(|s| Language::from_path(s) == Some(Language::Fortran))
     });
@@ -151,7 +152,7 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
     let key = hex(&h.finalize())[..32].to_string();
     let lib_file = format!("lib{}.so", spec.library_name());
 
-    let root = opts.cache_dir.clone().unwrap_or_else(toolchain::cache_root).join("builds");
+    let root = cache_root.join("builds");
     fs::create_dir_all(&root).map_err(|e| BuildError::Cache {
         path: root.display().to_string(),
         message: format!("cannot create the cache directory: {e} (set SIMGRAD_CACHE_DIR to a writable directory)"),
@@ -348,4 +349,59 @@ fn publish_copy(lib: &Path, dir: &Path, name: &str) -> Result<PathBuf, BuildErro
     fs::copy(lib, &tmp).map_err(|e| BuildError::io("cannot copy the library to", &tmp, e))?;
     fs::rename(&tmp, &dest).map_err(|e| BuildError::io("cannot write", &dest, e))?;
     Ok(dest)
+}
+
+/// A remembered toolchain discovery: valid while every tool and the plugin keep their size and
+/// modification time, and the environment that steered discovery is unchanged.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ToolchainStamp {
+    toolchain: Toolchain,
+    files: Vec<(PathBuf, u64, u128)>,
+}
+
+fn file_stat(path: &Path) -> Option<(u64, u128)> {
+    let m = fs::metadata(path).ok()?;
+    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some((m.len(), t))
+}
+
+/// Discovers the toolchain, reusing a stamp under the cache root when nothing changed.
+///
+/// Full discovery runs every tool's `--version`, loads the plugin into `opt` and hashes it
+/// (hundreds of milliseconds); a warm cache hit must not pay that on every build call. The
+/// stamp is keyed by the variables that steer discovery and checked against the size and
+/// modification time of every tool and the plugin, so an upgrade or a rebuilt plugin is seen.
+fn discover_toolchain(cache_root: &Path) -> Result<Toolchain, BuildError> {
+    let mut h = Sha256::new();
+    for var in ["SIMGRAD_ENZYME_PLUGIN", "SIMGRAD_LLVM_DIR", "PATH", "HOME", "SIMGRAD_CACHE_DIR"] {
+        h.update(var.as_bytes());
+        h.update(b"=");
+        h.update(std::env::var_os(var).unwrap_or_default().as_encoded_bytes());
+        h.update(b"\n");
+    }
+    let stamp_path = cache_root.join(format!("toolchain-{}.json", &hex(&h.finalize())[..16]));
+    if let Ok(text) = fs::read_to_string(&stamp_path) {
+        if let Ok(stamp) = serde_json::from_str::<ToolchainStamp>(&text) {
+            let fresh = stamp.files.iter().all(|(p, len, t)| file_stat(p) == Some((*len, *t)));
+            if fresh {
+                return Ok(stamp.toolchain);
+            }
+        }
+    }
+    let tc = Toolchain::discover()?;
+    let mut paths = vec![tc.clang.clone(), tc.clangxx.clone(), tc.flang.clone(), tc.llvm_link.clone(), tc.opt.clone(), tc.enzyme_plugin.clone()];
+    paths.extend(tc.tools.iter().map(|t| t.path.clone()));
+    let files = paths
+        .into_iter()
+        .filter_map(|p| file_stat(&p).map(|(len, t)| (p, len, t)))
+        .collect();
+    let stamp = ToolchainStamp { toolchain: tc, files };
+    // Best effort: a read-only cache only costs the discovery time.
+    if fs::create_dir_all(cache_root).is_ok() {
+        let tmp = stamp_path.with_extension(format!("tmp{}", std::process::id()));
+        if fs::write(&tmp, serde_json::to_string(&stamp).expect("stamp serialises")).is_ok() {
+            let _ = fs::rename(&tmp, &stamp_path);
+        }
+    }
+    Ok(stamp.toolchain)
 }
