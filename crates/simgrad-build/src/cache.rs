@@ -269,6 +269,7 @@ fn build_locked(b: &BuildLocked<'_>) -> Result<(PathBuf, bool, Option<String>), 
     }
     let tmp = b.root.join(format!("tmp-{}-{}", b.key, std::process::id()));
     fs::create_dir_all(&tmp).map_err(|e| cache_err(&tmp, format!("cannot create a build directory: {e}")))?;
+    stall_for_tests(b.progress);
     let result = (|| {
         let lib = tmp.join(b.lib_file);
         let warnings = run_pipeline(
@@ -404,4 +405,13 @@ fn discover_toolchain(cache_root: &Path) -> Result<Toolchain, BuildError> {
         }
     }
     Ok(stamp.toolchain)
+}
+
+/// Test hook: `SIMGRAD_TEST_STALL_BUILD_MS` makes a build pause while it holds the lock and its
+/// temporary directory exists, so crash-safety tests can kill it at a known point.
+fn stall_for_tests(progress: &dyn Fn(&str)) {
+    if let Some(ms) = std::env::var("SIMGRAD_TEST_STALL_BUILD_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+        progress("stalling (SIMGRAD_TEST_STALL_BUILD_MS)");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }

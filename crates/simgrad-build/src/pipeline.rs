@@ -16,8 +16,11 @@ use std::process::Command;
 pub struct Pipeline {
     /// The pipeline's name.
     pub name: &'static str,
-    /// Flags for clang/clang++/flang before Enzyme (optimisation level and friends).
+    /// Flags for clang/clang++ before Enzyme (optimisation level and friends).
     pub pre: &'static [&'static str],
+    /// The same for flang, which spells some of them differently (`-fno-vectorize` is
+    /// `-mllvm -vectorize-loops=false`) and rejects clang-only ones (`-Xclang`).
+    pub pre_fortran: &'static [&'static str],
     /// Extra `opt` flags for the Enzyme step.
     pub enzyme: &'static [&'static str],
     /// Extra `opt` flags for the Enzyme step when any source is Fortran (flang's IR lacks the
@@ -29,25 +32,39 @@ pub struct Pipeline {
     pub known_bad: Option<&'static str>,
 }
 
-/// The name of the default pipeline, chosen by `cargo xtask pipeline-study` (see
-/// `docs/pipeline.md`).
+/// The name of the default pipeline, chosen by measurement over the conformance corpus
+/// (`cargo run -p simgrad-tests --release --bin pipeline-study`, see `docs/pipeline.md`).
 pub const DEFAULT_PIPELINE: &str = "O2";
 
 const LOOSE: &[&str] = &["-enzyme-loose-types"];
+const O2: &[&str] = &["-O2"];
+const NOVEC_FORTRAN: &[&str] = &[
+    "-O2",
+    "-mllvm",
+    "-vectorize-loops=false",
+    "-mllvm",
+    "-vectorize-slp=false",
+    "-mllvm",
+    "-unroll-threshold=0",
+];
 
-/// Every named pipeline, the default first.
+/// Every named pipeline, the default first. The candidates and the measurement that chose the
+/// default are in `docs/pipeline.md`.
 pub const PIPELINES: &[Pipeline] = &[
     Pipeline {
         name: "O2",
-        pre: &["-O2"],
+        pre: O2,
+        pre_fortran: O2,
         enzyme: &[],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
     },
+    // The flags Enzyme's tutorials suggest.
     Pipeline {
         name: "O2-novec",
         pre: &["-O2", "-fno-vectorize", "-fno-slp-vectorize", "-fno-unroll-loops"],
+        pre_fortran: NOVEC_FORTRAN,
         enzyme: &[],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
@@ -56,14 +73,17 @@ pub const PIPELINES: &[Pipeline] = &[
     Pipeline {
         name: "O1",
         pre: &["-O1"],
+        pre_fortran: &["-O1"],
         enzyme: &[],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
     },
+    // O3 with loop and SLP vectorisation before Enzyme, O3 after.
     Pipeline {
         name: "O3",
         pre: &["-O3"],
+        pre_fortran: &["-O3"],
         enzyme: &[],
         enzyme_fortran: LOOSE,
         post: Some("-O3"),
@@ -72,16 +92,77 @@ pub const PIPELINES: &[Pipeline] = &[
     Pipeline {
         name: "O0",
         pre: &["-O0", "-Xclang", "-disable-O0-optnone"],
+        pre_fortran: &["-O0"],
         enzyme: &[],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
     },
+    // No `-enzyme-loose-types` even for Fortran.
     Pipeline {
         name: "O2-strict",
-        pre: &["-O2"],
+        pre: O2,
+        pre_fortran: O2,
         enzyme: &[],
         enzyme_fortran: &[],
+        post: Some("-O2"),
+        known_bad: None,
+    },
+    // `-enzyme-loose-types` for every language.
+    Pipeline {
+        name: "O2-loose",
+        pre: O2,
+        pre_fortran: O2,
+        enzyme: LOOSE,
+        enzyme_fortran: &[],
+        post: Some("-O2"),
+        known_bad: None,
+    },
+    Pipeline {
+        name: "O2-fastmath",
+        pre: &["-O2", "-ffast-math"],
+        pre_fortran: &["-O2", "-ffast-math"],
+        enzyme: &[],
+        enzyme_fortran: LOOSE,
+        post: Some("-O2"),
+        known_bad: None,
+    },
+    // No optimisation after Enzyme (only the linker's codegen).
+    Pipeline {
+        name: "O2-nopost",
+        pre: O2,
+        pre_fortran: O2,
+        enzyme: &[],
+        enzyme_fortran: LOOSE,
+        post: None,
+        known_bad: None,
+    },
+    Pipeline {
+        name: "O2-postO3",
+        pre: O2,
+        pre_fortran: O2,
+        enzyme: &[],
+        enzyme_fortran: LOOSE,
+        post: Some("-O3"),
+        known_bad: None,
+    },
+    // Enzyme inlines the derivative calls (a flag of Enzyme's own integration tests).
+    Pipeline {
+        name: "O2-inline",
+        pre: O2,
+        pre_fortran: O2,
+        enzyme: &["-enzyme-inline=1"],
+        enzyme_fortran: LOOSE,
+        post: Some("-O2"),
+        known_bad: None,
+    },
+    // Without Enzyme's own simplification of the function before differentiating it.
+    Pipeline {
+        name: "O2-nopreopt",
+        pre: O2,
+        pre_fortran: O2,
+        enzyme: &["-enzyme-preopt=false"],
+        enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
     },
@@ -110,12 +191,18 @@ impl Pipeline {
         if has_fortran {
             enzyme.extend(self.enzyme_fortran.iter().map(|s| s.to_string()));
         }
-        vec![
+        let mut out = vec![
             ("pipeline".into(), vec![self.name.to_string()]),
             ("pre".into(), self.pre.iter().map(|s| s.to_string()).collect()),
+        ];
+        if has_fortran && self.pre_fortran != self.pre {
+            out.push(("pre_fortran".into(), self.pre_fortran.iter().map(|s| s.to_string()).collect()));
+        }
+        out.extend([
             ("enzyme".into(), enzyme),
             ("post".into(), self.post.iter().map(|s| s.to_string()).collect()),
-        ]
+        ]);
+        out
     }
 }
 
@@ -200,7 +287,8 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
                 Language::Fortran => ("flang", &tc.flang),
             };
             let mut cmd = Command::new(exe);
-            cmd.args(["-c", "-emit-llvm", "-fPIC", "-g0"]).args(p.pre);
+            cmd.args(["-c", "-emit-llvm", "-fPIC", "-g0"]);
+            cmd.args(if lang == Language::Fortran { p.pre_fortran } else { p.pre });
             match lang {
                 Language::C => {
                     cmd.arg("-std=gnu11").args(input.cflags);
