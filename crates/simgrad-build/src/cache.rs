@@ -110,17 +110,27 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
         file: path.display().to_string(),
         kernel: None,
         field: Some("build.pipeline".into()),
-        message: format!("unknown pipeline `{pipeline_name}`; the pipelines are: {}", Pipeline::names()),
+        message: format!(
+            "unknown pipeline `{pipeline_name}`; the pipelines are: {}",
+            Pipeline::names()
+        ),
     })?;
     if let Some(why) = pipeline.known_bad {
-        progress(&format!("warning: pipeline `{}` is known to give wrong derivatives: {why}", pipeline.name));
+        progress(&format!(
+            "warning: pipeline `{}` is known to give wrong derivatives: {why}",
+            pipeline.name
+        ));
     }
     let cache_root = opts.cache_dir.clone().unwrap_or_else(toolchain::cache_root);
     let toolchain = discover_toolchain(&cache_root)?;
     let has_fortran = spec.kernels.iter().any(|k| {
-        k.language == Language::Fortran || k.sources.iter().any(|s| Language::from_path(s) == Some(Language::Fortran))
+        k.language == Language::Fortran
+            || k.sources
+                .iter()
+                .any(|s| Language::from_path(s) == Some(Language::Fortran))
     });
-    let mut flags: std::collections::BTreeMap<String, Vec<String>> = pipeline.describe(has_fortran).into_iter().collect();
+    let mut flags: std::collections::BTreeMap<String, Vec<String>> =
+        pipeline.describe(has_fortran).into_iter().collect();
     flags.insert("cflags".into(), spec.build.cflags.clone());
     flags.insert("fflags".into(), spec.build.fflags.clone());
     let manifest = Manifest {
@@ -129,7 +139,10 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
         generator: format!("simgrad {SIMGRAD_VERSION}"),
         toolchain: simgrad_core::Toolchain {
             llvm: toolchain.llvm_version.clone(),
-            enzyme: toolchain.enzyme_version.clone().unwrap_or_else(|| "unknown".into()),
+            enzyme: toolchain
+                .enzyme_version
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
             flags,
         },
         kernels: spec.kernels.iter().map(|k| k.desc.clone()).collect(),
@@ -144,7 +157,12 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
     for k in &spec.kernels {
         for s in &k.sources {
             let bytes = fs::read(s).map_err(|e| BuildError::io("cannot read source", s, e))?;
-            h.update(s.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().as_bytes());
+            h.update(
+                s.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(&bytes);
         }
@@ -185,7 +203,10 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
                     message: format!("cannot create the lock file: {e} (is the cache directory writable? set SIMGRAD_CACHE_DIR)"),
                 })?;
             if lock.try_lock().is_err() {
-                progress(&format!("waiting for another build of the same spec (lock {})", lock_path.display()));
+                progress(&format!(
+                    "waiting for another build of the same spec (lock {})",
+                    lock_path.display()
+                ));
                 lock.lock().map_err(|e| BuildError::Cache {
                     path: lock_path.display().to_string(),
                     message: format!("cannot lock: {e}"),
@@ -249,12 +270,21 @@ fn build_locked(b: &BuildLocked<'_>) -> Result<(PathBuf, bool, Option<String>), 
     if !b.opts.force {
         if let Some((entry, lib)) = valid_entry(&entry_dir) {
             if !b.opts.verify || entry.verified {
-                (b.progress)(&format!("cache hit {} (built by another process)", lib.display()));
+                (b.progress)(&format!(
+                    "cache hit {} (built by another process)",
+                    lib.display()
+                ));
                 return Ok((lib, true, None));
             }
             // Built but never verified: verify the published library in place.
             let report = verify(&lib, b.progress)?;
-            write_entry(&entry_dir, &Entry { verified: true, ..entry })?;
+            write_entry(
+                &entry_dir,
+                &Entry {
+                    verified: true,
+                    ..entry
+                },
+            )?;
             return Ok((lib, true, Some(report)));
         }
     }
@@ -268,7 +298,8 @@ fn build_locked(b: &BuildLocked<'_>) -> Result<(PathBuf, bool, Option<String>), 
         }
     }
     let tmp = b.root.join(format!("tmp-{}-{}", b.key, std::process::id()));
-    fs::create_dir_all(&tmp).map_err(|e| cache_err(&tmp, format!("cannot create a build directory: {e}")))?;
+    fs::create_dir_all(&tmp)
+        .map_err(|e| cache_err(&tmp, format!("cannot create a build directory: {e}")))?;
     stall_for_tests(b.progress);
     let result = (|| {
         let lib = tmp.join(b.lib_file);
@@ -286,12 +317,18 @@ fn build_locked(b: &BuildLocked<'_>) -> Result<(PathBuf, bool, Option<String>), 
             b.progress,
         )?;
         let manifest_path = tmp.join("manifest.json");
-        fs::write(&manifest_path, b.manifest.to_json()).map_err(|e| BuildError::io("cannot write", &manifest_path, e))?;
+        fs::write(&manifest_path, b.manifest.to_json())
+            .map_err(|e| BuildError::io("cannot write", &manifest_path, e))?;
         let log = tmp.join("build.log");
-        fs::write(&log, warnings.join("\n")).map_err(|e| BuildError::io("cannot write", &log, e))?;
+        fs::write(&log, warnings.join("\n"))
+            .map_err(|e| BuildError::io("cannot write", &log, e))?;
         // Load it back before publishing: a library that does not open must not count as built.
         drop(Library::open(&lib)?);
-        let report = if b.opts.verify { Some(verify(&lib, b.progress)?) } else { None };
+        let report = if b.opts.verify {
+            Some(verify(&lib, b.progress)?)
+        } else {
+            None
+        };
         for f in ["linked.bc", "ad.bc", "optimised.bc"] {
             let _ = fs::remove_file(tmp.join(f));
         }
@@ -315,9 +352,11 @@ fn build_locked(b: &BuildLocked<'_>) -> Result<(PathBuf, bool, Option<String>), 
     };
     if entry_dir.exists() {
         // An invalid (truncated, tampered) or forced-out entry: replace it.
-        fs::remove_dir_all(&entry_dir).map_err(|e| cache_err(&entry_dir, format!("cannot remove a stale entry: {e}")))?;
+        fs::remove_dir_all(&entry_dir)
+            .map_err(|e| cache_err(&entry_dir, format!("cannot remove a stale entry: {e}")))?;
     }
-    fs::rename(&tmp, &entry_dir).map_err(|e| cache_err(&entry_dir, format!("cannot publish the build: {e}")))?;
+    fs::rename(&tmp, &entry_dir)
+        .map_err(|e| cache_err(&entry_dir, format!("cannot publish the build: {e}")))?;
     Ok((entry_dir.join(b.lib_file), false, report))
 }
 
@@ -344,7 +383,8 @@ fn verify(lib: &Path, progress: &dyn Fn(&str)) -> Result<String, BuildError> {
 
 /// Copies the library into `dir` atomically (temp file + rename).
 fn publish_copy(lib: &Path, dir: &Path, name: &str) -> Result<PathBuf, BuildError> {
-    fs::create_dir_all(dir).map_err(|e| BuildError::io("cannot create the output directory", dir, e))?;
+    fs::create_dir_all(dir)
+        .map_err(|e| BuildError::io("cannot create the output directory", dir, e))?;
     let dest = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     fs::copy(lib, &tmp).map_err(|e| BuildError::io("cannot copy the library to", &tmp, e))?;
@@ -362,7 +402,12 @@ struct ToolchainStamp {
 
 fn file_stat(path: &Path) -> Option<(u64, u128)> {
     let m = fs::metadata(path).ok()?;
-    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    let t = m
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_nanos();
     Some((m.len(), t))
 }
 
@@ -374,7 +419,13 @@ fn file_stat(path: &Path) -> Option<(u64, u128)> {
 /// modification time of every tool and the plugin, so an upgrade or a rebuilt plugin is seen.
 fn discover_toolchain(cache_root: &Path) -> Result<Toolchain, BuildError> {
     let mut h = Sha256::new();
-    for var in ["SIMGRAD_ENZYME_PLUGIN", "SIMGRAD_LLVM_DIR", "PATH", "HOME", "SIMGRAD_CACHE_DIR"] {
+    for var in [
+        "SIMGRAD_ENZYME_PLUGIN",
+        "SIMGRAD_LLVM_DIR",
+        "PATH",
+        "HOME",
+        "SIMGRAD_CACHE_DIR",
+    ] {
         h.update(var.as_bytes());
         h.update(b"=");
         h.update(std::env::var_os(var).unwrap_or_default().as_encoded_bytes());
@@ -383,24 +434,42 @@ fn discover_toolchain(cache_root: &Path) -> Result<Toolchain, BuildError> {
     let stamp_path = cache_root.join(format!("toolchain-{}.json", &hex(&h.finalize())[..16]));
     if let Ok(text) = fs::read_to_string(&stamp_path) {
         if let Ok(stamp) = serde_json::from_str::<ToolchainStamp>(&text) {
-            let fresh = stamp.files.iter().all(|(p, len, t)| file_stat(p) == Some((*len, *t)));
+            let fresh = stamp
+                .files
+                .iter()
+                .all(|(p, len, t)| file_stat(p) == Some((*len, *t)));
             if fresh {
                 return Ok(stamp.toolchain);
             }
         }
     }
     let tc = Toolchain::discover()?;
-    let mut paths = vec![tc.clang.clone(), tc.clangxx.clone(), tc.flang.clone(), tc.llvm_link.clone(), tc.opt.clone(), tc.enzyme_plugin.clone()];
+    let mut paths = vec![
+        tc.clang.clone(),
+        tc.clangxx.clone(),
+        tc.flang.clone(),
+        tc.llvm_link.clone(),
+        tc.opt.clone(),
+        tc.enzyme_plugin.clone(),
+    ];
     paths.extend(tc.tools.iter().map(|t| t.path.clone()));
     let files = paths
         .into_iter()
         .filter_map(|p| file_stat(&p).map(|(len, t)| (p, len, t)))
         .collect();
-    let stamp = ToolchainStamp { toolchain: tc, files };
+    let stamp = ToolchainStamp {
+        toolchain: tc,
+        files,
+    };
     // Best effort: a read-only cache only costs the discovery time.
     if fs::create_dir_all(cache_root).is_ok() {
         let tmp = stamp_path.with_extension(format!("tmp{}", std::process::id()));
-        if fs::write(&tmp, serde_json::to_string(&stamp).expect("stamp serialises")).is_ok() {
+        if fs::write(
+            &tmp,
+            serde_json::to_string(&stamp).expect("stamp serialises"),
+        )
+        .is_ok()
+        {
             let _ = fs::rename(&tmp, &stamp_path);
         }
     }
@@ -410,7 +479,10 @@ fn discover_toolchain(cache_root: &Path) -> Result<Toolchain, BuildError> {
 /// Test hook: `SIMGRAD_TEST_STALL_BUILD_MS` makes a build pause while it holds the lock and its
 /// temporary directory exists, so crash-safety tests can kill it at a known point.
 fn stall_for_tests(progress: &dyn Fn(&str)) {
-    if let Some(ms) = std::env::var("SIMGRAD_TEST_STALL_BUILD_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(ms) = std::env::var("SIMGRAD_TEST_STALL_BUILD_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         progress("stalling (SIMGRAD_TEST_STALL_BUILD_MS)");
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }

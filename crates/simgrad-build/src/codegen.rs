@@ -120,7 +120,11 @@ pub fn wrapper_source(kernels: &[KernelSpec], manifest: &Manifest) -> String {
         let name = &k.desc.name;
         let ps = params(k);
         let user_params: Vec<&str> = ps.iter().map(|p| p.user_ty.as_str()).collect();
-        let user_params = if user_params.is_empty() { "void".to_string() } else { user_params.join(", ") };
+        let user_params = if user_params.is_empty() {
+            "void".to_string()
+        } else {
+            user_params.join(", ")
+        };
         let _ = writeln!(c, "/* kernel `{name}` */");
         let _ = writeln!(c, "void {}({user_params});\n", k.desc.symbol);
 
@@ -140,8 +144,16 @@ pub fn wrapper_source(kernels: &[KernelSpec], manifest: &Manifest) -> String {
         }
         // The adapter: differentiable scalars by pointer, everything else as the user declares.
         let adapter = format!("simgrad_adapt_{name}");
-        let sig: Vec<String> = ps.iter().enumerate().map(|(i, p)| format!("{} p{i}", p.adapter_ty)).collect();
-        let sig = if sig.is_empty() { "void".to_string() } else { sig.join(", ") };
+        let sig: Vec<String> = ps
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{} p{i}", p.adapter_ty))
+            .collect();
+        let sig = if sig.is_empty() {
+            "void".to_string()
+        } else {
+            sig.join(", ")
+        };
         let fwd: Vec<&str> = ps.iter().map(|p| p.forward.as_str()).collect();
         let _ = writeln!(
             c,

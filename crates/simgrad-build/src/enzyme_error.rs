@@ -85,14 +85,21 @@ pub fn explain(kernels: &[KernelSpec], command: &str, stderr: &str) -> BuildErro
         hint = Some("try another pipeline (`--pipeline O1`, `O2-novec`); if every pipeline crashes, please report the kernel".into());
     }
     if hint.is_none() && kernels.iter().any(|k| k.language == Language::Fortran) {
-        hint = Some("Fortran kernels need optimisation before Enzyme (flang calls its runtime at -O0)".into());
+        hint = Some(
+            "Fortran kernels need optimisation before Enzyme (flang calls its runtime at -O0)"
+                .into(),
+        );
     }
     // The kernel: whose adapter or symbol the message mentions.
     let kernel = kernels
         .iter()
         .find(|k| stderr.contains(&format!("simgrad_adapt_{}", k.desc.name)))
         .or_else(|| kernels.iter().find(|k| stderr.contains(&k.desc.symbol)))
-        .or(if kernels.len() == 1 { kernels.first() } else { None })
+        .or(if kernels.len() == 1 {
+            kernels.first()
+        } else {
+            None
+        })
         .map(|k| k.desc.name.clone());
     BuildError::Enzyme {
         kernel,
@@ -135,7 +142,11 @@ mod tests {
         assert!(msg.contains("`_FortranAAssign`"), "{msg}");
         assert!(msg.contains("hint:"), "{msg}");
         assert!(msg.contains("command: opt x"), "{msg}");
-        let e = explain(&[], "opt", "error: Cannot deduce type of copy   call void @llvm.memcpy");
+        let e = explain(
+            &[],
+            "opt",
+            "error: Cannot deduce type of copy   call void @llvm.memcpy",
+        );
         assert!(e.to_string().contains("enzyme-loose-types"));
     }
 }

@@ -42,7 +42,10 @@ pub enum BuildError {
     #[error(transparent)]
     Toolchain(#[from] ToolchainError),
     /// A compiler, `llvm-link`, `opt` or the linker failed.
-    #[error("{tool} failed (exit status {status}) while {what}\n  command: {command}\n{}", indent(stderr))]
+    #[error(
+        "{tool} failed (exit status {status}) while {what}\n  command: {command}\n{}",
+        indent(stderr)
+    )]
     Tool {
         /// Tool name.
         tool: String,
@@ -115,7 +118,11 @@ impl BuildError {
         }
     }
 
-    pub(crate) fn io(what: &'static str, path: &std::path::Path, source: std::io::Error) -> BuildError {
+    pub(crate) fn io(
+        what: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> BuildError {
         BuildError::Io {
             what,
             path: path.display().to_string(),
@@ -124,7 +131,12 @@ impl BuildError {
     }
 }
 
-fn spec_message(file: &str, kernel: &Option<String>, field: &Option<String>, message: &str) -> String {
+fn spec_message(
+    file: &str,
+    kernel: &Option<String>,
+    field: &Option<String>,
+    message: &str,
+) -> String {
     let mut s = format!("spec `{file}`");
     if let Some(k) = kernel {
         s.push_str(&format!(", kernel `{k}`"));
@@ -150,8 +162,15 @@ impl fmt::Display for Indented<'_> {
         const KEEP: usize = 40;
         let shown: Vec<String> = if lines.len() > 2 * KEEP {
             let mut v: Vec<String> = lines[..KEEP].iter().map(|l| format!("    {l}")).collect();
-            v.push(format!("    ... ({} lines omitted) ...", lines.len() - 2 * KEEP));
-            v.extend(lines[lines.len() - KEEP..].iter().map(|l| format!("    {l}")));
+            v.push(format!(
+                "    ... ({} lines omitted) ...",
+                lines.len() - 2 * KEEP
+            ));
+            v.extend(
+                lines[lines.len() - KEEP..]
+                    .iter()
+                    .map(|l| format!("    {l}")),
+            );
             v
         } else {
             lines.iter().map(|l| format!("    {l}")).collect()

@@ -63,7 +63,12 @@ pub const PIPELINES: &[Pipeline] = &[
     // The flags Enzyme's tutorials suggest.
     Pipeline {
         name: "O2-novec",
-        pre: &["-O2", "-fno-vectorize", "-fno-slp-vectorize", "-fno-unroll-loops"],
+        pre: &[
+            "-O2",
+            "-fno-vectorize",
+            "-fno-slp-vectorize",
+            "-fno-unroll-loops",
+        ],
         pre_fortran: NOVEC_FORTRAN,
         enzyme: &[],
         enzyme_fortran: LOOSE,
@@ -171,7 +176,11 @@ pub const PIPELINES: &[Pipeline] = &[
 impl Pipeline {
     /// The pipeline called `name`; `"default"` is [`DEFAULT_PIPELINE`].
     pub fn named(name: &str) -> Option<&'static Pipeline> {
-        let name = if name == "default" { DEFAULT_PIPELINE } else { name };
+        let name = if name == "default" {
+            DEFAULT_PIPELINE
+        } else {
+            name
+        };
         PIPELINES.iter().find(|p| p.name == name)
     }
 
@@ -182,7 +191,11 @@ impl Pipeline {
 
     /// Names of every pipeline, comma separated (for error messages).
     pub fn names() -> String {
-        PIPELINES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        PIPELINES
+            .iter()
+            .map(|p| p.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The flags as they go into the cache key and the manifest.
@@ -193,14 +206,23 @@ impl Pipeline {
         }
         let mut out = vec![
             ("pipeline".into(), vec![self.name.to_string()]),
-            ("pre".into(), self.pre.iter().map(|s| s.to_string()).collect()),
+            (
+                "pre".into(),
+                self.pre.iter().map(|s| s.to_string()).collect(),
+            ),
         ];
         if has_fortran && self.pre_fortran != self.pre {
-            out.push(("pre_fortran".into(), self.pre_fortran.iter().map(|s| s.to_string()).collect()));
+            out.push((
+                "pre_fortran".into(),
+                self.pre_fortran.iter().map(|s| s.to_string()).collect(),
+            ));
         }
         out.extend([
             ("enzyme".into(), enzyme),
-            ("post".into(), self.post.iter().map(|s| s.to_string()).collect()),
+            (
+                "post".into(),
+                self.post.iter().map(|s| s.to_string()).collect(),
+            ),
         ]);
         out
     }
@@ -245,7 +267,9 @@ fn command_line(cmd: &Command) -> String {
 
 fn run(mut cmd: Command, tool: &str, what: &str) -> Result<String, (i32, String, String)> {
     let line = command_line(&cmd);
-    let out = cmd.output().map_err(|e| (-1, line.clone(), format!("cannot start {tool}: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| (-1, line.clone(), format!("cannot start {tool}: {e}")))?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if !out.status.success() {
         return Err((out.status.code().unwrap_or(-1), line, stderr));
@@ -254,7 +278,11 @@ fn run(mut cmd: Command, tool: &str, what: &str) -> Result<String, (i32, String,
     Ok(stderr)
 }
 
-fn tool_err(tool: &str, what: String, (status, command, stderr): (i32, String, String)) -> BuildError {
+fn tool_err(
+    tool: &str,
+    what: String,
+    (status, command, stderr): (i32, String, String),
+) -> BuildError {
     BuildError::Tool {
         tool: tool.to_string(),
         what,
@@ -265,7 +293,10 @@ fn tool_err(tool: &str, what: String, (status, command, stderr): (i32, String, S
 }
 
 /// Runs the pipeline, writing `input.output`. Returns the warnings the tools printed.
-pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result<Vec<String>, BuildError> {
+pub fn run_pipeline(
+    input: &PipelineInput<'_>,
+    progress: Progress<'_>,
+) -> Result<Vec<String>, BuildError> {
     let tc = input.toolchain;
     let p = input.pipeline;
     let mut warnings = Vec::new();
@@ -288,7 +319,11 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
             };
             let mut cmd = Command::new(exe);
             cmd.args(["-c", "-emit-llvm", "-fPIC", "-g0"]);
-            cmd.args(if lang == Language::Fortran { p.pre_fortran } else { p.pre });
+            cmd.args(if lang == Language::Fortran {
+                p.pre_fortran
+            } else {
+                p.pre
+            });
             match lang {
                 Language::C => {
                     cmd.arg("-std=gnu11").args(input.cflags);
@@ -301,7 +336,11 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
                 }
             }
             cmd.arg(src).arg("-o").arg(&bc);
-            progress(&format!("compiling {} ({tool}, pipeline {})", src.display(), p.name));
+            progress(&format!(
+                "compiling {} ({tool}, pipeline {})",
+                src.display(),
+                p.name
+            ));
             let what = format!("compiling {}", src.display());
             let w = run(cmd, tool, &what).map_err(|e| tool_err(tool, what, e))?;
             if !w.trim().is_empty() {
@@ -312,23 +351,39 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
     }
     // The wrapper is compiled with the same optimisation level: it only forwards pointers.
     let wrapper_c = input.work.join("simgrad_wrapper.c");
-    std::fs::write(&wrapper_c, input.wrapper).map_err(|e| BuildError::io("cannot write", &wrapper_c, e))?;
+    std::fs::write(&wrapper_c, input.wrapper)
+        .map_err(|e| BuildError::io("cannot write", &wrapper_c, e))?;
     let wrapper_bc = input.work.join("simgrad_wrapper.bc");
     let mut cmd = Command::new(&tc.clang);
-    cmd.args(["-c", "-emit-llvm", "-fPIC", "-g0", "-std=c11", "-O1", "-Wall", "-Werror"])
-        .arg(&wrapper_c)
-        .arg("-o")
-        .arg(&wrapper_bc);
+    cmd.args([
+        "-c",
+        "-emit-llvm",
+        "-fPIC",
+        "-g0",
+        "-std=c11",
+        "-O1",
+        "-Wall",
+        "-Werror",
+    ])
+    .arg(&wrapper_c)
+    .arg("-o")
+    .arg(&wrapper_bc);
     progress("compiling the generated wrapper");
-    run(cmd, "clang", "compiling the generated wrapper")
-        .map_err(|e| tool_err("clang", "compiling the generated wrapper (a simgrad bug: please report it)".into(), e))?;
+    run(cmd, "clang", "compiling the generated wrapper").map_err(|e| {
+        tool_err(
+            "clang",
+            "compiling the generated wrapper (a simgrad bug: please report it)".into(),
+            e,
+        )
+    })?;
     bitcode.push(wrapper_bc);
 
     let linked = input.work.join("linked.bc");
     let mut cmd = Command::new(&tc.llvm_link);
     cmd.args(&bitcode).arg("-o").arg(&linked);
     progress("linking bitcode (llvm-link)");
-    run(cmd, "llvm-link", "linking bitcode").map_err(|e| tool_err("llvm-link", "linking the bitcode modules".into(), e))?;
+    run(cmd, "llvm-link", "linking bitcode")
+        .map_err(|e| tool_err("llvm-link", "linking the bitcode modules".into(), e))?;
 
     let has_fortran = languages.contains(&Language::Fortran);
     let ad = input.work.join("ad.bc");
@@ -349,7 +404,9 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
                 warnings.push(w);
             }
         }
-        Err((_, _, stderr)) => return Err(crate::enzyme_error::explain(input.kernels, &line, &stderr)),
+        Err((_, _, stderr)) => {
+            return Err(crate::enzyme_error::explain(input.kernels, &line, &stderr))
+        }
     }
 
     let optimised = input.work.join("optimised.bc");
@@ -357,7 +414,8 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
         let mut cmd = Command::new(&tc.opt);
         cmd.arg(level).arg(&ad).arg("-o").arg(&optimised);
         progress(&format!("optimising ({})", level));
-        run(cmd, "opt", "optimising").map_err(|e| tool_err("opt", "optimising the differentiated module".into(), e))?;
+        run(cmd, "opt", "optimising")
+            .map_err(|e| tool_err("opt", "optimising the differentiated module".into(), e))?;
         optimised
     } else {
         ad
@@ -366,14 +424,23 @@ pub fn run_pipeline(input: &PipelineInput<'_>, progress: Progress<'_>) -> Result
     let uses_cxx = languages.contains(&Language::Cxx);
     let linker = if uses_cxx { &tc.clangxx } else { &tc.clang };
     let mut cmd = Command::new(linker);
-    cmd.args(["-shared", "-fPIC", "-O2"]).arg(&source_for_link).arg("-o").arg(input.output).arg("-lm");
+    cmd.args(["-shared", "-fPIC", "-O2"])
+        .arg(&source_for_link)
+        .arg("-o")
+        .arg(input.output)
+        .arg("-lm");
     if has_fortran {
         // Kernels that need flang's runtime (I/O, intrinsics lowered to calls) link it here.
-        cmd.arg(format!("-L{}", llvm_lib_dir(tc).display()))
-            .args(["-Wl,--as-needed", "-lFortranRuntime", "-lFortranDecimal", "-Wl,--no-as-needed"]);
+        cmd.arg(format!("-L{}", llvm_lib_dir(tc).display())).args([
+            "-Wl,--as-needed",
+            "-lFortranRuntime",
+            "-lFortranDecimal",
+            "-Wl,--no-as-needed",
+        ]);
     }
     progress("linking the shared library");
-    run(cmd, "clang", "linking").map_err(|e| tool_err("clang", "linking the shared library".into(), e))?;
+    run(cmd, "clang", "linking")
+        .map_err(|e| tool_err("clang", "linking the shared library".into(), e))?;
     Ok(warnings)
 }
 

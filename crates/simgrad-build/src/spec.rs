@@ -164,15 +164,24 @@ impl Spec {
             field,
             message,
         };
-        let raw: RawSpec = toml::from_str(text).map_err(|e| err(None, None, e.to_string().trim().to_string()))?;
+        let raw: RawSpec =
+            toml::from_str(text).map_err(|e| err(None, None, e.to_string().trim().to_string()))?;
         if raw.kernel.is_empty() {
-            return Err(err(None, Some("kernel".into()), "the spec declares no `[[kernel]]`".into()));
+            return Err(err(
+                None,
+                Some("kernel".into()),
+                "the spec declares no `[[kernel]]`".into(),
+            ));
         }
         let dir = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         let mut kernels: Vec<KernelSpec> = Vec::new();
         for (index, rk) in raw.kernel.into_iter().enumerate() {
             let label = rk
@@ -180,10 +189,14 @@ impl Spec {
                 .clone()
                 .or_else(|| rk.symbol.clone())
                 .unwrap_or_else(|| format!("#{}", index + 1));
-            let kerr = |field: &str, message: String| err(Some(&label), Some(field.to_string()), message);
-            let symbol = rk
-                .symbol
-                .ok_or_else(|| kerr("symbol", "missing field `symbol` (the function's C symbol)".into()))?;
+            let kerr =
+                |field: &str, message: String| err(Some(&label), Some(field.to_string()), message);
+            let symbol = rk.symbol.ok_or_else(|| {
+                kerr(
+                    "symbol",
+                    "missing field `symbol` (the function's C symbol)".into(),
+                )
+            })?;
             let name = rk.name.unwrap_or_else(|| symbol.clone());
             if !is_identifier(&name) {
                 return Err(kerr("name", format!("`{name}` is not an identifier")));
@@ -192,11 +205,17 @@ impl Spec {
                 return Err(kerr("symbol", format!("`{symbol}` is not a C identifier")));
             }
             if kernels.iter().any(|k| k.desc.name == name) {
-                return Err(kerr("name", format!("a kernel named `{name}` is already declared")));
+                return Err(kerr(
+                    "name",
+                    format!("a kernel named `{name}` is already declared"),
+                ));
             }
-            let sources = rk
-                .sources
-                .ok_or_else(|| kerr("sources", "missing field `sources` (list of source files)".into()))?;
+            let sources = rk.sources.ok_or_else(|| {
+                kerr(
+                    "sources",
+                    "missing field `sources` (list of source files)".into(),
+                )
+            })?;
             if sources.is_empty() {
                 return Err(kerr("sources", "`sources` is empty".into()));
             }
@@ -205,10 +224,18 @@ impl Spec {
             for s in &sources {
                 let p = dir.join(s);
                 let lang = Language::from_path(&p).ok_or_else(|| {
-                    kerr("sources", format!("cannot tell the language of `{s}` (use .c, .cpp/.cc/.cxx, or .f90/.f)"))
+                    kerr(
+                        "sources",
+                        format!(
+                            "cannot tell the language of `{s}` (use .c, .cpp/.cc/.cxx, or .f90/.f)"
+                        ),
+                    )
                 })?;
                 if !p.is_file() {
-                    return Err(kerr("sources", format!("source `{s}` not found (looked for {})", p.display())));
+                    return Err(kerr(
+                        "sources",
+                        format!("source `{s}` not found (looked for {})", p.display()),
+                    ));
                 }
                 language.get_or_insert(lang);
                 abs.push(p);
@@ -220,7 +247,10 @@ impl Spec {
                     let mut out = Vec::new();
                     for m in list {
                         let mode = Mode::from_name(&m).ok_or_else(|| {
-                            kerr("modes", format!("unknown mode `{m}`; the modes are primal, jvp, vjp"))
+                            kerr(
+                                "modes",
+                                format!("unknown mode `{m}`; the modes are primal, jvp, vjp"),
+                            )
                         })?;
                         if !out.contains(&mode) {
                             out.push(mode);
@@ -237,11 +267,19 @@ impl Spec {
                 None => Order::C,
                 Some("C") | Some("c") => Order::C,
                 Some("F") | Some("f") => Order::F,
-                Some(o) => return Err(kerr("order", format!("unknown order `{o}`; use \"C\" or \"F\""))),
+                Some(o) => {
+                    return Err(kerr(
+                        "order",
+                        format!("unknown order `{o}`; use \"C\" or \"F\""),
+                    ))
+                }
             };
-            let raw_args = rk
-                .args
-                .ok_or_else(|| kerr("args", "missing field `args` (the function's arguments in order)".into()))?;
+            let raw_args = rk.args.ok_or_else(|| {
+                kerr(
+                    "args",
+                    "missing field `args` (the function's arguments in order)".into(),
+                )
+            })?;
             let mut args = Vec::new();
             for (i, v) in raw_args.into_iter().enumerate() {
                 let a: RawArg = v.try_into().map_err(|e: toml::de::Error| {
@@ -267,7 +305,11 @@ impl Spec {
                 modes: mode_map,
             };
             desc.check().map_err(|m| {
-                let field = m.split(':').next().filter(|f| f.starts_with("args.")).map(str::to_string);
+                let field = m
+                    .split(':')
+                    .next()
+                    .filter(|f| f.starts_with("args."))
+                    .map(str::to_string);
                 err(Some(&label), field, m)
             })?;
             kernels.push(KernelSpec {
@@ -293,7 +335,13 @@ impl Spec {
                 .unwrap_or_else(|| "kernels".into())
         });
         raw.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     }
 }
@@ -301,19 +349,36 @@ impl Spec {
 fn resolve_arg(a: RawArg) -> Result<ArgDesc, (String, String)> {
     let field = |f: &str| format!("args.{}.{f}", a.name);
     if !is_identifier(&a.name) {
-        return Err(("args".into(), format!("argument name `{}` is not an identifier", a.name)));
+        return Err((
+            "args".into(),
+            format!("argument name `{}` is not an identifier", a.name),
+        ));
     }
     let kind = match a.kind.as_deref().unwrap_or("array") {
         "array" => ArgKind::Array,
         "size" => ArgKind::Size,
         "scalar" => ArgKind::Scalar,
-        k => return Err((field("kind"), format!("unknown kind `{k}`; use array, size or scalar"))),
+        k => {
+            return Err((
+                field("kind"),
+                format!("unknown kind `{k}`; use array, size or scalar"),
+            ))
+        }
     };
     let dtype = match (a.dtype.as_deref(), kind) {
         (None, ArgKind::Size) => DType::I64,
-        (None, _) => return Err((field("dtype"), "missing field `dtype` (f32, f64, i32 or i64)".into())),
-        (Some(d), _) => DType::from_name(d)
-            .ok_or_else(|| (field("dtype"), format!("unknown dtype `{d}`; use f32, f64, i32 or i64")))?,
+        (None, _) => {
+            return Err((
+                field("dtype"),
+                "missing field `dtype` (f32, f64, i32 or i64)".into(),
+            ))
+        }
+        (Some(d), _) => DType::from_name(d).ok_or_else(|| {
+            (
+                field("dtype"),
+                format!("unknown dtype `{d}`; use f32, f64, i32 or i64"),
+            )
+        })?,
     };
     let shape = match (a.shape, kind) {
         (Some(s), ArgKind::Array) => {
@@ -322,7 +387,9 @@ fn resolve_arg(a: RawArg) -> Result<ArgDesc, (String, String)> {
             }
             s
         }
-        (None, ArgKind::Array) => return Err((field("shape"), "missing field `shape` for an array".into())),
+        (None, ArgKind::Array) => {
+            return Err((field("shape"), "missing field `shape` for an array".into()))
+        }
         (Some(_), _) => return Err((field("shape"), "only arrays have a shape".into())),
         (None, _) => Vec::new(),
     };
@@ -330,7 +397,12 @@ fn resolve_arg(a: RawArg) -> Result<ArgDesc, (String, String)> {
         None | Some("in") => Intent::In,
         Some("out") => Intent::Out,
         Some("inout") => Intent::Inout,
-        Some(i) => return Err((field("intent"), format!("unknown intent `{i}`; use in, out or inout"))),
+        Some(i) => {
+            return Err((
+                field("intent"),
+                format!("unknown intent `{i}`; use in, out or inout"),
+            ))
+        }
     };
     let differentiable = match a.differentiable {
         Some(d) => d,
@@ -358,7 +430,11 @@ mod tests {
 
     fn parse(text: &str) -> Result<Spec, BuildError> {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("f.c"), "void f(double *x, double *y, long n) {}").unwrap();
+        std::fs::write(
+            dir.path().join("f.c"),
+            "void f(double *x, double *y, long n) {}",
+        )
+        .unwrap();
         let path = dir.path().join("simgrad.toml");
         Spec::parse(text, &path)
     }
@@ -390,14 +466,52 @@ args = [
     #[test]
     fn errors_name_file_kernel_and_field() {
         let cases = [
-            (GOOD.replace("symbol = \"f\"", "symbol = \"f\"\ncolour = 1"), "unknown field `colour`", None),
-            (GOOD.replace("symbol = \"f\"\n", ""), "missing field `symbol`", Some("symbol")),
-            (GOOD.replace("\"n\"], intent = \"out\"", "\"2*m\"], intent = \"out\""), "uses the size `m`", Some("args.y.shape")),
-            (GOOD.replace("dtype = \"f64\", shape = [\"n\"] }", "dtype = \"f16\", shape = [\"n\"] }"), "unknown dtype `f16`", Some("args.x.dtype")),
-            (GOOD.replace("[\"f.c\"]", "[\"g.c\"]"), "not found", Some("sources")),
-            (GOOD.replace("{ name = \"n\", kind = \"size\" }", "{ name = \"n\", kind = \"size\", shape = [1] }"), "only arrays have a shape", Some("args.n.shape")),
-            (GOOD.replace("args = [", "modes = [\"hessian\"]\nargs = ["), "unknown mode `hessian`", Some("modes")),
-            (GOOD.replace("{ name = \"x\", dtype", "{ name = \"x\", typo = 1, dtype"), "unknown field `typo`", Some("args[0]")),
+            (
+                GOOD.replace("symbol = \"f\"", "symbol = \"f\"\ncolour = 1"),
+                "unknown field `colour`",
+                None,
+            ),
+            (
+                GOOD.replace("symbol = \"f\"\n", ""),
+                "missing field `symbol`",
+                Some("symbol"),
+            ),
+            (
+                GOOD.replace("\"n\"], intent = \"out\"", "\"2*m\"], intent = \"out\""),
+                "uses the size `m`",
+                Some("args.y.shape"),
+            ),
+            (
+                GOOD.replace(
+                    "dtype = \"f64\", shape = [\"n\"] }",
+                    "dtype = \"f16\", shape = [\"n\"] }",
+                ),
+                "unknown dtype `f16`",
+                Some("args.x.dtype"),
+            ),
+            (
+                GOOD.replace("[\"f.c\"]", "[\"g.c\"]"),
+                "not found",
+                Some("sources"),
+            ),
+            (
+                GOOD.replace(
+                    "{ name = \"n\", kind = \"size\" }",
+                    "{ name = \"n\", kind = \"size\", shape = [1] }",
+                ),
+                "only arrays have a shape",
+                Some("args.n.shape"),
+            ),
+            (
+                GOOD.replace("args = [", "modes = [\"hessian\"]\nargs = ["),
+                "unknown mode `hessian`",
+                Some("modes"),
+            ),
+            (
+                GOOD.replace("{ name = \"x\", dtype", "{ name = \"x\", typo = 1, dtype"),
+                "unknown field `typo`",
+                Some("args[0]"),
+            ),
             ("[[kernel]\n".to_string(), "TOML parse error", None),
         ];
         for (text, expect, field) in cases {
@@ -407,7 +521,10 @@ args = [
             assert!(msg.contains("simgrad.toml"), "{msg}");
             if let Some(f) = field {
                 assert!(msg.contains(&format!("field `{f}`")), "{f}: {msg}");
-                assert!(msg.contains("kernel `f`") || msg.contains("kernel `#1`"), "{msg}");
+                assert!(
+                    msg.contains("kernel `f`") || msg.contains("kernel `#1`"),
+                    "{msg}"
+                );
             }
         }
     }

@@ -9,7 +9,9 @@ use std::path::Path;
 fn have_enzyme() -> bool {
     match Toolchain::discover() {
         Ok(_) => true,
-        Err(e) if enzyme_required() => panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}"),
+        Err(e) if enzyme_required() => {
+            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
+        }
         Err(e) => {
             eprintln!("SKIPPED: no Enzyme toolchain: {e}");
             false
@@ -51,7 +53,11 @@ fn truncated_or_tampered_libraries_are_rebuilt() {
     let path = spec.path().join("simgrad.toml");
     let first = build_spec_file(&path, &opts(cache.path())).unwrap();
     assert!(!first.cache_hit);
-    assert!(build_spec_file(&path, &opts(cache.path())).unwrap().cache_hit);
+    assert!(
+        build_spec_file(&path, &opts(cache.path()))
+            .unwrap()
+            .cache_hit
+    );
 
     // Truncated.
     let bytes = std::fs::read(&first.library).unwrap();
@@ -70,7 +76,14 @@ fn truncated_or_tampered_libraries_are_rebuilt() {
     simgrad_core::Library::open(&third.library).unwrap();
 
     // A source change is a new key; force rebuilds the same key.
-    let forced = build_spec_file(&path, &BuildOptions { force: true, ..opts(cache.path()) }).unwrap();
+    let forced = build_spec_file(
+        &path,
+        &BuildOptions {
+            force: true,
+            ..opts(cache.path())
+        },
+    )
+    .unwrap();
     assert!(!forced.cache_hit);
     assert_eq!(forced.key, third.key);
     std::fs::write(spec.path().join("k.c"), "void sq(const double *x, double *y) { for (int i = 0; i < 8; i++) y[i] = x[i] * x[i] * 1.0; }\n").unwrap();
@@ -91,5 +104,8 @@ fn an_unusable_cache_directory_is_a_clear_error() {
     let e = build_spec_file(&spec.path().join("simgrad.toml"), &opts(&bad)).unwrap_err();
     assert!(matches!(e, BuildError::Cache { .. }), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("cannot create the cache directory") && msg.contains("SIMGRAD_CACHE_DIR"), "{msg}");
+    assert!(
+        msg.contains("cannot create the cache directory") && msg.contains("SIMGRAD_CACHE_DIR"),
+        "{msg}"
+    );
 }

@@ -30,7 +30,10 @@ fn library() -> Option<&'static Library> {
         }
         let out = build_spec_file(
             &repo().join("examples-c/kernels/simgrad.toml"),
-            &BuildOptions { quiet: true, ..Default::default() },
+            &BuildOptions {
+                quiet: true,
+                ..Default::default()
+            },
         )
         .unwrap_or_else(|e| panic!("building the examples failed: {e}"));
         Some(Library::open(&out.library).unwrap())
@@ -64,7 +67,11 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
     let diag = seed_analytic_diagonal(&x);
 
     let mut out = vec![0.0; 100];
-    k.call(&[ArgRef::array_in(&x, &shape), ArgRef::array(&mut out, &shape)]).unwrap();
+    k.call(&[
+        ArgRef::array_in(&x, &shape),
+        ArgRef::array(&mut out, &shape),
+    ])
+    .unwrap();
     let mut prev = 0i32;
     for i in 0..100 {
         assert_relative_eq!(out[i], x[i] - f64::from(prev) / x[i], max_relative = 1e-15);
@@ -72,12 +79,17 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
     }
 
     // JVP along a random-ish direction: J v = diag * v.
-    let v: Vec<f64> = (0..100).map(|i| ((i * 7919) % 13) as f64 / 13.0 - 0.5).collect();
+    let v: Vec<f64> = (0..100)
+        .map(|i| ((i * 7919) % 13) as f64 / 13.0 - 0.5)
+        .collect();
     let v_copy = v.clone();
     let mut out2 = vec![0.0; 100];
     let mut dout = vec![0.0; 100];
     k.jvp(
-        &[ArgRef::array_in(&x, &shape), ArgRef::array(&mut out2, &shape)],
+        &[
+            ArgRef::array_in(&x, &shape),
+            ArgRef::array(&mut out2, &shape),
+        ],
         &[Some(ArgRef::array_in(&v, &shape)), None],
         &[None, Some(ArgRef::array(&mut dout, &shape))],
     )
@@ -93,7 +105,10 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
     let mut scratch_out = vec![0.0; 100];
     let mut dx = vec![123.0; 100];
     k.vjp(
-        &[ArgRef::array_in(&x, &shape), ArgRef::array(&mut scratch_out, &shape)],
+        &[
+            ArgRef::array_in(&x, &shape),
+            ArgRef::array(&mut scratch_out, &shape),
+        ],
         &[None, Some(ArgRef::array_in(&w, &shape))],
         &[Some(ArgRef::array(&mut dx, &shape)), None],
         VjpOptions::default(),
@@ -104,7 +119,10 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
     }
     // Accumulate: adds to what is there.
     k.vjp(
-        &[ArgRef::array_in(&x, &shape), ArgRef::array(&mut scratch_out, &shape)],
+        &[
+            ArgRef::array_in(&x, &shape),
+            ArgRef::array(&mut scratch_out, &shape),
+        ],
         &[None, Some(ArgRef::array_in(&w, &shape))],
         &[Some(ArgRef::array(&mut dx, &shape)), None],
         VjpOptions { accumulate: true },
@@ -113,12 +131,19 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
     for i in 0..100 {
         assert_relative_eq!(dx[i], 2.0 * diag[i] * w[i], max_relative = 1e-13);
     }
-    assert_eq!(scratch_out, vec![0.0; 100], "a VJP never writes the caller's outputs");
+    assert_eq!(
+        scratch_out,
+        vec![0.0; 100],
+        "a VJP never writes the caller's outputs"
+    );
     assert_eq!(x, x_copy);
     assert_eq!(v, v_copy);
     assert_eq!(w, w_copy);
 
-    let snapshot: Vec<String> = dx[..12].iter().map(|g| format!("{:.12e}", g / 2.0)).collect();
+    let snapshot: Vec<String> = dx[..12]
+        .iter()
+        .map(|g| format!("{:.12e}", g / 2.0))
+        .collect();
     insta::assert_json_snapshot!("seed_vjp_first_12", snapshot);
 }
 
@@ -134,7 +159,13 @@ fn axpy_named_size_scalar_and_inout_match_the_analytic_derivative() {
         let y0: Vec<f64> = (0..n).map(|i| (i as f64 * 0.3).cos()).collect();
 
         let mut y = y0.clone();
-        k.call(&[ArgRef::scalar(&ni), ArgRef::scalar(&a), ArgRef::array_in(&x, &shape), ArgRef::array(&mut y, &shape)]).unwrap();
+        k.call(&[
+            ArgRef::scalar(&ni),
+            ArgRef::scalar(&a),
+            ArgRef::array_in(&x, &shape),
+            ArgRef::array(&mut y, &shape),
+        ])
+        .unwrap();
         for i in 0..n {
             assert_relative_eq!(y[i], a * x[i] + y0[i], max_relative = 1e-15);
         }
@@ -146,13 +177,27 @@ fn axpy_named_size_scalar_and_inout_match_the_analytic_derivative() {
         let mut y = y0.clone();
         let mut dy_out = vec![0.0; n];
         k.jvp(
-            &[ArgRef::scalar(&ni), ArgRef::scalar(&a), ArgRef::array_in(&x, &shape), ArgRef::array(&mut y, &shape)],
-            &[None, Some(ArgRef::scalar(&da)), Some(ArgRef::array_in(&dx, &shape)), Some(ArgRef::array_in(&dy_in, &shape))],
+            &[
+                ArgRef::scalar(&ni),
+                ArgRef::scalar(&a),
+                ArgRef::array_in(&x, &shape),
+                ArgRef::array(&mut y, &shape),
+            ],
+            &[
+                None,
+                Some(ArgRef::scalar(&da)),
+                Some(ArgRef::array_in(&dx, &shape)),
+                Some(ArgRef::array_in(&dy_in, &shape)),
+            ],
             &[None, None, None, Some(ArgRef::array(&mut dy_out, &shape))],
         )
         .unwrap();
         for i in 0..n {
-            assert_relative_eq!(dy_out[i], da * x[i] + a * dx[i] + dy_in[i], max_relative = 1e-14);
+            assert_relative_eq!(
+                dy_out[i],
+                da * x[i] + a * dx[i] + dy_in[i],
+                max_relative = 1e-14
+            );
         }
 
         // VJP: x_bar = a * w, a_bar = sum x * w, y_bar_in = w.
@@ -160,9 +205,19 @@ fn axpy_named_size_scalar_and_inout_match_the_analytic_derivative() {
         let y_before = y0.clone();
         let (mut xb, mut yb, mut ab) = (vec![0.0; n], vec![0.0; n], 0.0f64);
         k.vjp(
-            &[ArgRef::scalar(&ni), ArgRef::scalar(&a), ArgRef::array_in(&x, &shape), ArgRef::array_in(&y0, &shape)],
+            &[
+                ArgRef::scalar(&ni),
+                ArgRef::scalar(&a),
+                ArgRef::array_in(&x, &shape),
+                ArgRef::array_in(&y0, &shape),
+            ],
             &[None, None, None, Some(ArgRef::array_in(&w, &shape))],
-            &[None, Some(ArgRef::scalar_mut(&mut ab)), Some(ArgRef::array(&mut xb, &shape)), Some(ArgRef::array(&mut yb, &shape))],
+            &[
+                None,
+                Some(ArgRef::scalar_mut(&mut ab)),
+                Some(ArgRef::array(&mut xb, &shape)),
+                Some(ArgRef::array(&mut yb, &shape)),
+            ],
             VjpOptions::default(),
         )
         .unwrap();
@@ -191,9 +246,19 @@ fn softmax_energy_cpp_gradient_matches_the_analytic_formula() {
     let mut e = [0.0f64];
     let seed = [1.0f64];
     k.vjp(
-        &[ArgRef::scalar(&n), ArgRef::array_in(&x, &[9]), ArgRef::scalar(&w), ArgRef::array(&mut e, &[1])],
+        &[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&x, &[9]),
+            ArgRef::scalar(&w),
+            ArgRef::array(&mut e, &[1]),
+        ],
         &[None, None, None, Some(ArgRef::array_in(&seed, &[1]))],
-        &[None, Some(ArgRef::array(&mut xb, &[9])), Some(ArgRef::scalar_mut(&mut wb)), None],
+        &[
+            None,
+            Some(ArgRef::array(&mut xb, &[9])),
+            Some(ArgRef::scalar_mut(&mut wb)),
+            None,
+        ],
         VjpOptions::default(),
     )
     .unwrap();
@@ -206,14 +271,29 @@ fn softmax_energy_cpp_gradient_matches_the_analytic_formula() {
 }
 
 /// Central finite differences of the Fortran heat solver's final state along (dk, du0).
-fn heat_fd(k: &simgrad_core::Kernel, n: i64, steps: i64, kappa: &[f64], u0: &[f64], dk: &[f64], du0: &[f64]) -> Vec<f64> {
+fn heat_fd(
+    k: &simgrad_core::Kernel,
+    n: i64,
+    steps: i64,
+    kappa: &[f64],
+    u0: &[f64],
+    dk: &[f64],
+    du0: &[f64],
+) -> Vec<f64> {
     let h = 1e-6;
     let run = |s: f64| {
         let kp: Vec<f64> = kappa.iter().zip(dk).map(|(a, b)| a + s * h * b).collect();
         let up: Vec<f64> = u0.iter().zip(du0).map(|(a, b)| a + s * h * b).collect();
         let mut u = vec![0.0; n as usize];
         let sh = [n];
-        k.call(&[ArgRef::scalar(&n), ArgRef::scalar(&steps), ArgRef::array_in(&kp, &sh), ArgRef::array_in(&up, &sh), ArgRef::array(&mut u, &sh)]).unwrap();
+        k.call(&[
+            ArgRef::scalar(&n),
+            ArgRef::scalar(&steps),
+            ArgRef::array_in(&kp, &sh),
+            ArgRef::array_in(&up, &sh),
+            ArgRef::array(&mut u, &sh),
+        ])
+        .unwrap();
         u
     };
     let (p, m) = (run(1.0), run(-1.0));
@@ -227,8 +307,12 @@ fn fortran_heat_jvp_and_vjp_match_central_differences() {
     let (n, steps) = (40i64, 25i64);
     let sh = [n];
     let nu = n as usize;
-    let kappa: Vec<f64> = (0..nu).map(|i| 0.5 + 0.4 * (i as f64 * 0.2).sin()).collect();
-    let u0: Vec<f64> = (0..nu).map(|i| (-((i as f64 - 20.0) / 6.0).powi(2)).exp()).collect();
+    let kappa: Vec<f64> = (0..nu)
+        .map(|i| 0.5 + 0.4 * (i as f64 * 0.2).sin())
+        .collect();
+    let u0: Vec<f64> = (0..nu)
+        .map(|i| (-((i as f64 - 20.0) / 6.0).powi(2)).exp())
+        .collect();
     let dk: Vec<f64> = (0..nu).map(|i| ((i * 31) % 7) as f64 / 7.0 - 0.4).collect();
     let du0: Vec<f64> = (0..nu).map(|i| ((i * 17) % 5) as f64 / 5.0 - 0.5).collect();
     let fd = heat_fd(k, n, steps, &kappa, &u0, &dk, &du0);
@@ -236,8 +320,20 @@ fn fortran_heat_jvp_and_vjp_match_central_differences() {
     let mut u = vec![0.0; nu];
     let mut du = vec![0.0; nu];
     k.jvp(
-        &[ArgRef::scalar(&n), ArgRef::scalar(&steps), ArgRef::array_in(&kappa, &sh), ArgRef::array_in(&u0, &sh), ArgRef::array(&mut u, &sh)],
-        &[None, None, Some(ArgRef::array_in(&dk, &sh)), Some(ArgRef::array_in(&du0, &sh)), None],
+        &[
+            ArgRef::scalar(&n),
+            ArgRef::scalar(&steps),
+            ArgRef::array_in(&kappa, &sh),
+            ArgRef::array_in(&u0, &sh),
+            ArgRef::array(&mut u, &sh),
+        ],
+        &[
+            None,
+            None,
+            Some(ArgRef::array_in(&dk, &sh)),
+            Some(ArgRef::array_in(&du0, &sh)),
+            None,
+        ],
         &[None, None, None, None, Some(ArgRef::array(&mut du, &sh))],
     )
     .unwrap();
@@ -249,13 +345,30 @@ fn fortran_heat_jvp_and_vjp_match_central_differences() {
     let (mut kb, mut ub) = (vec![0.0; nu], vec![0.0; nu]);
     let mut scratch = vec![0.0; nu];
     k.vjp(
-        &[ArgRef::scalar(&n), ArgRef::scalar(&steps), ArgRef::array_in(&kappa, &sh), ArgRef::array_in(&u0, &sh), ArgRef::array(&mut scratch, &sh)],
+        &[
+            ArgRef::scalar(&n),
+            ArgRef::scalar(&steps),
+            ArgRef::array_in(&kappa, &sh),
+            ArgRef::array_in(&u0, &sh),
+            ArgRef::array(&mut scratch, &sh),
+        ],
         &[None, None, None, None, Some(ArgRef::array_in(&w, &sh))],
-        &[None, None, Some(ArgRef::array(&mut kb, &sh)), Some(ArgRef::array(&mut ub, &sh)), None],
+        &[
+            None,
+            None,
+            Some(ArgRef::array(&mut kb, &sh)),
+            Some(ArgRef::array(&mut ub, &sh)),
+            None,
+        ],
         VjpOptions::default(),
     )
     .unwrap();
-    let lhs: f64 = kb.iter().zip(&dk).chain(ub.iter().zip(&du0)).map(|(a, b)| a * b).sum();
+    let lhs: f64 = kb
+        .iter()
+        .zip(&dk)
+        .chain(ub.iter().zip(&du0))
+        .map(|(a, b)| a * b)
+        .sum();
     let rhs: f64 = w.iter().zip(&fd).map(|(a, b)| a * b).sum();
     assert_relative_eq!(lhs, rhs, max_relative = 1e-6);
     let snapshot: Vec<String> = kb[..8].iter().map(|g| format!("{g:.10e}")).collect();
@@ -269,16 +382,31 @@ fn eight_threads_calling_one_kernel_agree_with_sequential_calls() {
     let n = 64i64;
     let sh = [n];
     let run = |t: usize| {
-        let kappa: Vec<f64> = (0..64).map(|i| 0.3 + 0.01 * ((i + t) % 11) as f64).collect();
+        let kappa: Vec<f64> = (0..64)
+            .map(|i| 0.3 + 0.01 * ((i + t) % 11) as f64)
+            .collect();
         let u0: Vec<f64> = (0..64).map(|i| ((i * (t + 1)) % 9) as f64 / 9.0).collect();
         let steps = 50i64;
         let w = vec![1.0; 64];
         let mut u = vec![0.0; 64];
         let mut kb = vec![0.0; 64];
-        k.call(&[ArgRef::scalar(&n), ArgRef::scalar(&steps), ArgRef::array_in(&kappa, &sh), ArgRef::array_in(&u0, &sh), ArgRef::array(&mut u, &sh)]).unwrap();
+        k.call(&[
+            ArgRef::scalar(&n),
+            ArgRef::scalar(&steps),
+            ArgRef::array_in(&kappa, &sh),
+            ArgRef::array_in(&u0, &sh),
+            ArgRef::array(&mut u, &sh),
+        ])
+        .unwrap();
         let mut scratch = vec![0.0; 64];
         k.vjp(
-            &[ArgRef::scalar(&n), ArgRef::scalar(&steps), ArgRef::array_in(&kappa, &sh), ArgRef::array_in(&u0, &sh), ArgRef::array(&mut scratch, &sh)],
+            &[
+                ArgRef::scalar(&n),
+                ArgRef::scalar(&steps),
+                ArgRef::array_in(&kappa, &sh),
+                ArgRef::array_in(&u0, &sh),
+                ArgRef::array(&mut scratch, &sh),
+            ],
             &[None, None, None, None, Some(ArgRef::array_in(&w, &sh))],
             &[None, None, Some(ArgRef::array(&mut kb, &sh)), None, None],
             VjpOptions::default(),
@@ -300,7 +428,14 @@ fn eight_threads_calling_one_kernel_agree_with_sequential_calls() {
 fn every_example_passes_the_random_gradient_check() {
     let Some(lib) = library() else { return };
     for seed in 0..3 {
-        let results = simgrad_core::check::check_library(lib, &simgrad_core::check::CheckOptions { seed, ..Default::default() }).unwrap();
+        let results = simgrad_core::check::check_library(
+            lib,
+            &simgrad_core::check::CheckOptions {
+                seed,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(results.len(), 8, "two checks for each of the four kernels");
         for r in &results {
             assert!(r.passed, "{r}");

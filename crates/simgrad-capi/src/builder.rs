@@ -1,7 +1,7 @@
 //! Building a kernel spec (`simgrad.toml`) into a kernel library from C, through `simgrad-build`:
 //! toolchain discovery, compilation, Enzyme, the build cache.
 
-use crate::error::{FfiResult, Failure};
+use crate::error::{Failure, FfiResult};
 use crate::ffi::{opt_path_arg, opt_str_arg, path_arg, BoxHandle, Out};
 use crate::library::simgrad_library;
 use crate::status::simgrad_status;
@@ -97,7 +97,7 @@ unsafe fn build(
 ) -> FfiResult<std::path::PathBuf> {
     let spec = path_arg(spec_path, "spec_path")?;
     let opts = read_options(options)?;
-    let built = simgrad_build::build_spec_file(Path::new(&spec), &opts).map_err(build_failure)?;
+    let built = simgrad_build::build_spec_file(&spec, &opts).map_err(build_failure)?;
     Ok(built.library)
 }
 

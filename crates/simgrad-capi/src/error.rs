@@ -122,7 +122,9 @@ mod tests {
     #[test]
     fn each_thread_has_its_own_message() {
         set("main thread");
-        std::thread::spawn(|| assert_eq!(last(), "")).join().unwrap();
+        std::thread::spawn(|| assert_eq!(last(), ""))
+            .join()
+            .unwrap();
         assert_eq!(last(), "main thread");
     }
 }

@@ -4,7 +4,7 @@
 //! turn a NULL (or an invalid string) into a [`Failure`] naming the parameter, and through
 //! [`BoxHandle`], which is the one place where handles are created, borrowed and freed.
 
-use crate::error::{FfiResult, Failure};
+use crate::error::{Failure, FfiResult};
 use std::ffi::{c_char, CStr};
 use std::path::PathBuf;
 
@@ -23,8 +23,9 @@ pub(crate) trait BoxHandle: Sized {
     /// # Safety
     /// `p` is NULL or was returned by [`BoxHandle::into_raw`] and not freed yet.
     unsafe fn borrow<'a>(p: *const Self, param: &str) -> FfiResult<&'a Self> {
-        p.as_ref()
-            .ok_or_else(|| Failure::null(format!("`{param}` is NULL; pass a {} handle", Self::NAME)))
+        p.as_ref().ok_or_else(|| {
+            Failure::null(format!("`{param}` is NULL; pass a {} handle", Self::NAME))
+        })
     }
 
     /// Takes the handle back from C and drops it; NULL does nothing.
@@ -67,9 +68,9 @@ pub(crate) unsafe fn str_arg<'a>(p: *const c_char, param: &str) -> FfiResult<&'a
     if p.is_null() {
         return Err(Failure::null(format!("`{param}` is NULL")));
     }
-    CStr::from_ptr(p).to_str().map_err(|e| {
-        Failure::invalid(format!("`{param}` is not valid UTF-8 ({e})"))
-    })
+    CStr::from_ptr(p)
+        .to_str()
+        .map_err(|e| Failure::invalid(format!("`{param}` is not valid UTF-8 ({e})")))
 }
 
 /// The optional string behind `p`: NULL is `None`.

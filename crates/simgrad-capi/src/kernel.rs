@@ -5,7 +5,7 @@
 //! the runtime's, documented in `docs/calling-convention.md`; this module only converts the C
 //! descriptors and reports errors.
 
-use crate::error::{FfiResult, Failure};
+use crate::error::{Failure, FfiResult};
 use crate::ffi::{slice_arg, BoxHandle, Out};
 use crate::library::{KernelStrings, LibraryState};
 use crate::status::simgrad_status;
@@ -53,6 +53,13 @@ pub struct simgrad_kernel {
     index: usize,
 }
 
+// The header promises both handles are thread-safe.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<simgrad_kernel>();
+    send_sync::<crate::library::simgrad_library>();
+};
+
 impl BoxHandle for simgrad_kernel {
     const NAME: &'static str = "simgrad_kernel";
 }
@@ -84,7 +91,11 @@ impl simgrad_kernel {
             .enumerate()
             .map(|(index, t)| {
                 let arg_name = desc.get(index).map(|a| a.name.as_str());
-                t.to_arg_ref(Site { param, index, arg_name })
+                t.as_arg_ref(Site {
+                    param,
+                    index,
+                    arg_name,
+                })
             })
             .collect()
     }
@@ -112,7 +123,12 @@ impl simgrad_kernel {
                     return Ok(None);
                 }
                 let arg_name = desc.get(index).map(|a| a.name.as_str());
-                t.to_arg_ref(Site { param, index, arg_name }).map(Some)
+                t.as_arg_ref(Site {
+                    param,
+                    index,
+                    arg_name,
+                })
+                .map(Some)
             })
             .collect()
     }

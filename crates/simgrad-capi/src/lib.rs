@@ -37,15 +37,24 @@
 
 #[macro_use]
 mod panic;
+
 mod error;
+
 mod ffi;
 
-pub mod builder;
-pub mod kernel;
-pub mod library;
+// The public modules, in the order the header presents them: cbindgen follows the declaration
+// order, and the blank lines keep rustfmt from sorting them.
 pub mod status;
-pub mod tensor;
+
 pub mod version;
+
+pub mod tensor;
+
+pub mod library;
+
+pub mod kernel;
+
+pub mod builder;
 
 pub use builder::*;
 pub use error::simgrad_last_error_message;

@@ -1,6 +1,6 @@
 //! `simgrad_library`: opening kernel libraries, reading their manifest, looking kernels up.
 
-use crate::error::{FfiResult, Failure};
+use crate::error::{Failure, FfiResult};
 use crate::ffi::{path_arg, str_arg, BoxHandle, Out};
 use crate::kernel::simgrad_kernel;
 use crate::status::simgrad_status;

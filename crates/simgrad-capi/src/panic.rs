@@ -36,7 +36,8 @@ pub(crate) trait Fallback {
 }
 
 /// The static string returned by a string-returning export that panicked.
-static PANIC_STRING: &std::ffi::CStr = c"<simgrad: internal panic, see simgrad_last_error_message()>";
+static PANIC_STRING: &std::ffi::CStr =
+    c"<simgrad: internal panic, see simgrad_last_error_message()>";
 
 impl Fallback for *const c_char {
     fn fallback() -> Self {

@@ -54,33 +54,34 @@ pub enum simgrad_status {
     SIMGRAD_ERR_BUFFER_TOO_SMALL = 18,
 }
 
-impl simgrad_status {
-    /// Every status, in numeric order (`ALL[i] as u32 == i`).
-    pub const ALL: [simgrad_status; 19] = [
-        simgrad_status::SIMGRAD_OK,
-        simgrad_status::SIMGRAD_ERR_NULL_ARGUMENT,
-        simgrad_status::SIMGRAD_ERR_INVALID_ARGUMENT,
-        simgrad_status::SIMGRAD_ERR_DTYPE,
-        simgrad_status::SIMGRAD_ERR_SHAPE,
-        simgrad_status::SIMGRAD_ERR_LAYOUT,
-        simgrad_status::SIMGRAD_ERR_ALIAS,
-        simgrad_status::SIMGRAD_ERR_NOT_FOUND,
-        simgrad_status::SIMGRAD_ERR_LIBRARY,
-        simgrad_status::SIMGRAD_ERR_MANIFEST,
-        simgrad_status::SIMGRAD_ERR_ABI_MISMATCH,
-        simgrad_status::SIMGRAD_ERR_SPEC,
-        simgrad_status::SIMGRAD_ERR_BUILD,
-        simgrad_status::SIMGRAD_ERR_TOOLCHAIN,
-        simgrad_status::SIMGRAD_ERR_VERIFY,
-        simgrad_status::SIMGRAD_ERR_KERNEL,
-        simgrad_status::SIMGRAD_ERR_IO,
-        simgrad_status::SIMGRAD_ERR_PANIC,
-        simgrad_status::SIMGRAD_ERR_BUFFER_TOO_SMALL,
-    ];
+/// Every status, in numeric order (`ALL[i] as u32 == i`). Not an associated constant, which
+/// cbindgen would export as a macro.
+const ALL: [simgrad_status; 19] = [
+    simgrad_status::SIMGRAD_OK,
+    simgrad_status::SIMGRAD_ERR_NULL_ARGUMENT,
+    simgrad_status::SIMGRAD_ERR_INVALID_ARGUMENT,
+    simgrad_status::SIMGRAD_ERR_DTYPE,
+    simgrad_status::SIMGRAD_ERR_SHAPE,
+    simgrad_status::SIMGRAD_ERR_LAYOUT,
+    simgrad_status::SIMGRAD_ERR_ALIAS,
+    simgrad_status::SIMGRAD_ERR_NOT_FOUND,
+    simgrad_status::SIMGRAD_ERR_LIBRARY,
+    simgrad_status::SIMGRAD_ERR_MANIFEST,
+    simgrad_status::SIMGRAD_ERR_ABI_MISMATCH,
+    simgrad_status::SIMGRAD_ERR_SPEC,
+    simgrad_status::SIMGRAD_ERR_BUILD,
+    simgrad_status::SIMGRAD_ERR_TOOLCHAIN,
+    simgrad_status::SIMGRAD_ERR_VERIFY,
+    simgrad_status::SIMGRAD_ERR_KERNEL,
+    simgrad_status::SIMGRAD_ERR_IO,
+    simgrad_status::SIMGRAD_ERR_PANIC,
+    simgrad_status::SIMGRAD_ERR_BUFFER_TOO_SMALL,
+];
 
+impl simgrad_status {
     /// The status with number `code`, if there is one.
     pub fn from_u32(code: u32) -> Option<simgrad_status> {
-        Self::ALL.iter().copied().find(|s| *s as u32 == code)
+        ALL.iter().copied().find(|s| *s as u32 == code)
     }
 
     /// The C name of the status (`"SIMGRAD_OK"`, ...).
@@ -127,7 +128,7 @@ mod tests {
 
     #[test]
     fn numbers_are_dense_and_names_match() {
-        for (i, s) in simgrad_status::ALL.iter().enumerate() {
+        for (i, s) in ALL.iter().enumerate() {
             assert_eq!(*s as u32 as usize, i);
             assert_eq!(simgrad_status::from_u32(i as u32), Some(*s));
             let name = format!("{s:?}");

@@ -5,7 +5,7 @@
 //! DLPack producer (NumPy, PyTorch, JAX, CuPy, ...) can be passed where a `simgrad_tensor *` is
 //! expected, without copying. Compile-time assertions below pin the layout.
 
-use crate::error::{FfiResult, Failure};
+use crate::error::{Failure, FfiResult};
 use crate::status::simgrad_status;
 use simgrad_core::{ArgRef, DType};
 use std::ffi::c_void;
@@ -44,7 +44,11 @@ pub struct simgrad_dtype {
 impl From<DType> for simgrad_dtype {
     fn from(d: DType) -> simgrad_dtype {
         let (code, bits) = d.dlpack();
-        simgrad_dtype { code, bits, lanes: 1 }
+        simgrad_dtype {
+            code,
+            bits,
+            lanes: 1,
+        }
     }
 }
 
@@ -123,7 +127,7 @@ impl simgrad_tensor {
     ///
     /// # Safety
     /// `shape` (and `strides` when not NULL) point to `ndim` elements that live for `'a`.
-    pub(crate) unsafe fn to_arg_ref<'a>(&'a self, site: Site<'_>) -> FfiResult<ArgRef<'a>> {
+    pub(crate) unsafe fn as_arg_ref<'a>(&'a self, site: Site<'_>) -> FfiResult<ArgRef<'a>> {
         let ndim = usize::try_from(self.ndim).map_err(|_| {
             Failure::new(
                 simgrad_status::SIMGRAD_ERR_SHAPE,

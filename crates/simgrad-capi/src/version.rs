@@ -12,10 +12,11 @@ use std::ffi::{c_char, CStr};
 /// (Independent of the calling-convention version of kernel libraries in their manifest.)
 pub const SIMGRAD_ABI_VERSION: u32 = 1;
 
-const VERSION: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-    Ok(v) => v,
-    Err(_) => panic!("the package version has no NUL"),
-};
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version has no NUL"),
+    };
 
 /// The version of libsimgrad as a static string (`"0.1.0"`). Never NULL; never freed.
 #[no_mangle]
@@ -29,7 +30,10 @@ pub extern "C" fn simgrad_version() -> *const c_char {
 /// the program runs against the library it was compiled for.
 #[no_mangle]
 pub extern "C" fn simgrad_abi_version() -> u32 {
-    ffi_boundary!("simgrad_abi_version", value {
-        SIMGRAD_ABI_VERSION
-    })
+    ffi_boundary!(
+        "simgrad_abi_version",
+        value {
+            SIMGRAD_ABI_VERSION
+        }
+    )
 }

@@ -109,7 +109,9 @@ fn run(argv: Vec<String>) -> Result<ExitCode> {
         print!("{HELP}");
         return Ok(ExitCode::from(2));
     };
-    let mut args = Args { rest: argv[1..].to_vec() };
+    let mut args = Args {
+        rest: argv[1..].to_vec(),
+    };
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
             print!("{HELP}");
@@ -152,10 +154,26 @@ fn run(argv: Vec<String>) -> Result<ExitCode> {
             let manifest = args.value(&["--manifest"])?;
             let kernels = args.values("--kernel")?;
             let parse_f = |v: Option<String>, what: &str| -> Result<Option<f64>> {
-                v.map(|s| s.parse::<f64>().with_context(|| format!("{what} `{s}` is not a number"))).transpose()
+                v.map(|s| {
+                    s.parse::<f64>()
+                        .with_context(|| format!("{what} `{s}` is not a number"))
+                })
+                .transpose()
             };
-            let seed = args.value(&["--seed"])?.map(|s| s.parse::<u64>().with_context(|| format!("--seed `{s}` is not an integer"))).transpose()?;
-            let size = args.value(&["--size"])?.map(|s| s.parse::<i64>().with_context(|| format!("--size `{s}` is not an integer"))).transpose()?;
+            let seed = args
+                .value(&["--seed"])?
+                .map(|s| {
+                    s.parse::<u64>()
+                        .with_context(|| format!("--seed `{s}` is not an integer"))
+                })
+                .transpose()?;
+            let size = args
+                .value(&["--size"])?
+                .map(|s| {
+                    s.parse::<i64>()
+                        .with_context(|| format!("--size `{s}` is not an integer"))
+                })
+                .transpose()?;
             let fd = parse_f(args.value(&["--fd-tol"])?, "--fd-tol")?;
             let dot = parse_f(args.value(&["--dot-tol"])?, "--dot-tol")?;
             let path = args.positional("LIB")?;
@@ -173,7 +191,11 @@ fn run(argv: Vec<String>) -> Result<ExitCode> {
                 println!("{r}");
             }
             println!("{} checks, {} failed", results.len(), failed);
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         other => bail!("unknown command `{other}` (see `simgrad --help`)"),
     }
@@ -204,7 +226,14 @@ fn print_manifest(lib: &Library) {
     }
     for k in &m.kernels {
         let modes: Vec<&str> = k.modes.keys().map(|m| m.name()).collect();
-        println!("\nkernel {} (symbol {}, {}, {:?}-order) modes: {}", k.name, k.symbol, k.language, k.order, modes.join(", "));
+        println!(
+            "\nkernel {} (symbol {}, {}, {:?}-order) modes: {}",
+            k.name,
+            k.symbol,
+            k.language,
+            k.order,
+            modes.join(", ")
+        );
         for a in &k.args {
             let kind = match a.kind {
                 ArgKind::Array => {
@@ -221,7 +250,11 @@ fn print_manifest(lib: &Library) {
                 a.dtype,
                 kind,
                 intent,
-                if a.differentiable { "differentiable" } else { "" }
+                if a.differentiable {
+                    "differentiable"
+                } else {
+                    ""
+                }
             );
         }
     }

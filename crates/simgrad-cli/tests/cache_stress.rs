@@ -11,7 +11,9 @@ use std::process::{Command, Stdio};
 fn have_enzyme() -> bool {
     match Toolchain::discover() {
         Ok(_) => true,
-        Err(e) if enzyme_required() => panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}"),
+        Err(e) if enzyme_required() => {
+            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
+        }
         Err(e) => {
             eprintln!("SKIPPED: no Enzyme toolchain: {e}");
             false
@@ -47,7 +49,11 @@ fn build_cmd(spec: &Path, cache: &Path) -> Command {
 
 fn entries(cache: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(cache.join("builds"))
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -61,13 +67,20 @@ fn eight_processes_build_once_and_load_the_same_library() {
     let spec = spec_dir();
     let cache = tempfile::tempdir().unwrap();
     let children: Vec<_> = (0..8)
-        .map(|_| build_cmd(&spec.path().join("simgrad.toml"), cache.path()).spawn().unwrap())
+        .map(|_| {
+            build_cmd(&spec.path().join("simgrad.toml"), cache.path())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let mut libs = std::collections::BTreeSet::new();
     let mut compiled = 0;
     for c in children {
         let out = c.wait_with_output().unwrap();
-        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
         assert!(out.status.success(), "{stderr}");
         libs.insert(stdout.lines().last().unwrap().to_string());
         if stderr.contains("simgrad: built ") {
@@ -81,7 +94,11 @@ fn eight_processes_build_once_and_load_the_same_library() {
     let lib = libs.into_iter().next().unwrap();
     simgrad_core::Library::open(&lib).unwrap();
     let e = entries(cache.path());
-    assert_eq!(e.len(), 2, "one entry and its lock, no temporary directories: {e:?}");
+    assert_eq!(
+        e.len(),
+        2,
+        "one entry and its lock, no temporary directories: {e:?}"
+    );
 }
 
 #[test]
@@ -98,24 +115,53 @@ fn a_killed_build_leaves_no_entry_and_no_blocking_lock() {
     // Wait until the child holds the lock and has created its temporary directory.
     let mut lines = BufReader::new(c.stderr.take().unwrap()).lines();
     loop {
-        let line = lines.next().expect("the child ended before stalling").unwrap();
+        let line = lines
+            .next()
+            .expect("the child ended before stalling")
+            .unwrap();
         if line.contains("stalling") {
             break;
         }
     }
-    assert_eq!(entries(cache.path()).iter().filter(|n| n.starts_with("tmp-")).count(), 1, "the child is mid-build");
+    assert_eq!(
+        entries(cache.path())
+            .iter()
+            .filter(|n| n.starts_with("tmp-"))
+            .count(),
+        1,
+        "the child is mid-build"
+    );
     c.kill().unwrap(); // SIGKILL
     assert!(!c.wait().unwrap().success());
-    assert!(!entries(cache.path()).iter().any(|n| n.len() == 32), "nothing counts as built: {:?}", entries(cache.path()));
+    assert!(
+        !entries(cache.path()).iter().any(|n| n.len() == 32),
+        "nothing counts as built: {:?}",
+        entries(cache.path())
+    );
 
     let start = std::time::Instant::now();
-    let out = build_cmd(&spec.path().join("simgrad.toml"), cache.path()).output().unwrap();
+    let out = build_cmd(&spec.path().join("simgrad.toml"), cache.path())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("simgrad: built "), "the next build compiles: {stderr}");
-    assert!(!stderr.contains("waiting for another build"), "the dead process's lock was released: {stderr}");
+    assert!(
+        stderr.contains("simgrad: built "),
+        "the next build compiles: {stderr}"
+    );
+    assert!(
+        !stderr.contains("waiting for another build"),
+        "the dead process's lock was released: {stderr}"
+    );
     assert!(start.elapsed().as_secs() < 60);
-    let lib = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_string();
+    let lib = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
     simgrad_core::Library::open(&lib).unwrap();
-    assert!(!entries(cache.path()).iter().any(|n| n.starts_with("tmp-")), "left-overs are cleaned");
+    assert!(
+        !entries(cache.path()).iter().any(|n| n.starts_with("tmp-")),
+        "left-overs are cleaned"
+    );
 }

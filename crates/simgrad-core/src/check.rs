@@ -69,7 +69,11 @@ impl std::fmt::Display for CheckResult {
             self.test,
             self.error,
             self.tolerance,
-            if self.note.is_empty() { String::new() } else { format!("  {}", self.note) }
+            if self.note.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", self.note)
+            }
         )
     }
 }
@@ -136,7 +140,9 @@ impl Buf {
     }
 
     fn checksum(&self) -> u64 {
-        self.words.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| (h ^ w).wrapping_mul(0x100_0000_01b3))
+        self.words.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
+            (h ^ w).wrapping_mul(0x100_0000_01b3)
+        })
     }
 }
 
@@ -148,7 +154,10 @@ struct Case<'k> {
 }
 
 impl<'k> Case<'k> {
-    fn arg_refs<'a>(shapes: &'a [(Vec<i64>, Option<Vec<i64>>)], bufs: &'a mut [Buf]) -> Vec<ArgRef<'a>> {
+    fn arg_refs<'a>(
+        shapes: &'a [(Vec<i64>, Option<Vec<i64>>)],
+        bufs: &'a mut [Buf],
+    ) -> Vec<ArgRef<'a>> {
         bufs.iter_mut()
             .zip(shapes)
             .map(|(b, (shape, strides))| ArgRef {
@@ -203,8 +212,15 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn rel(a: &[f64], b: &[f64]) -> f64 {
-    let scale = a.iter().chain(b).fold(0.0f64, |m, x| m.max(x.abs())).max(1e-300);
-    a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    let scale = a
+        .iter()
+        .chain(b)
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+        .max(1e-300);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 /// Checks every kernel (or those in `opts.kernels`) of `lib`.
@@ -249,23 +265,36 @@ pub fn check_kernel(kernel: &Kernel, opts: &CheckOptions) -> Result<Vec<CheckRes
             .collect::<Option<_>>()
             .ok_or_else(|| Error::Unexpected {
                 kernel: desc.name.clone(),
-                message: format!("cannot choose a shape for `{}` with every size = {}", a.name, opts.size),
+                message: format!(
+                    "cannot choose a shape for `{}` with every size = {}",
+                    a.name, opts.size
+                ),
             })?;
         let n: usize = shape.iter().map(|&d| d as usize).product();
         let mut b = Buf::zeros(a.dtype, n);
         match a.kind {
             ArgKind::Size => b.set(0, sizes[&a.name] as f64),
             ArgKind::Scalar if !a.dtype.is_float() => b.set(0, 1.0),
-            _ if a.dtype.is_float() && a.is_input() => (0..n).for_each(|i| b.set(i, rng.uniform(0.5, 2.0))),
+            _ if a.dtype.is_float() && a.is_input() => {
+                (0..n).for_each(|i| b.set(i, rng.uniform(0.5, 2.0)))
+            }
             _ => {}
         }
         let strides = strides_for(&shape, desc.order);
         shapes.push((shape, strides));
         values.push(b);
     }
-    let case = Case { kernel, shapes, values };
-    let fd_tol = opts.fd_tolerance.unwrap_or(if low_precision { 2e-2 } else { 1e-6 });
-    let dot_tol = opts.dot_tolerance.unwrap_or(if low_precision { 1e-3 } else { 1e-9 });
+    let case = Case {
+        kernel,
+        shapes,
+        values,
+    };
+    let fd_tol = opts
+        .fd_tolerance
+        .unwrap_or(if low_precision { 2e-2 } else { 1e-6 });
+    let dot_tol = opts
+        .dot_tolerance
+        .unwrap_or(if low_precision { 1e-3 } else { 1e-9 });
     let h = if low_precision { 1e-2 } else { 1e-6 };
 
     // Random tangent v (inputs) and cotangent w (outputs).
@@ -280,8 +309,16 @@ pub fn check_kernel(kernel: &Kernel, opts: &CheckOptions) -> Result<Vec<CheckRes
         tangents.push((a.differentiable && a.is_input()).then(|| mk(&mut rng)));
         cotangents.push((a.differentiable && a.is_output()).then(|| mk(&mut rng)));
     }
-    let v_flat: Vec<f64> = tangents.iter().flatten().flat_map(|t| (0..t.n).map(|i| t.get(i))).collect();
-    let w_flat: Vec<f64> = cotangents.iter().flatten().flat_map(|t| (0..t.n).map(|i| t.get(i))).collect();
+    let v_flat: Vec<f64> = tangents
+        .iter()
+        .flatten()
+        .flat_map(|t| (0..t.n).map(|i| t.get(i)))
+        .collect();
+    let w_flat: Vec<f64> = cotangents
+        .iter()
+        .flatten()
+        .flat_map(|t| (0..t.n).map(|i| t.get(i)))
+        .collect();
 
     // Central finite differences of the outputs along v.
     let shifted = |sign: f64| -> Result<Vec<f64>> {
@@ -298,22 +335,44 @@ pub fn check_kernel(kernel: &Kernel, opts: &CheckOptions) -> Result<Vec<CheckRes
     };
     let plus = shifted(1.0)?;
     let minus = shifted(-1.0)?;
-    let fd: Vec<f64> = plus.iter().zip(&minus).map(|(p, m)| (p - m) / (2.0 * h)).collect();
+    let fd: Vec<f64> = plus
+        .iter()
+        .zip(&minus)
+        .map(|(p, m)| (p - m) / (2.0 * h))
+        .collect();
 
     let mut results = Vec::new();
     let mut jv: Option<Vec<f64>> = None;
     if kernel.desc.has_mode(Mode::Jvp) {
         let mut vals = case.values.clone();
         let before: Vec<u64> = vals.iter().map(Buf::checksum).collect();
-        let mut t_in: Vec<Buf> = tangents.iter().map(|t| t.clone().unwrap_or_else(|| Buf::zeros(DType::F64, 0))).collect();
+        let mut t_in: Vec<Buf> = tangents
+            .iter()
+            .map(|t| t.clone().unwrap_or_else(|| Buf::zeros(DType::F64, 0)))
+            .collect();
         let t_before: Vec<u64> = t_in.iter().map(Buf::checksum).collect();
-        let mut t_out: Vec<Buf> = desc.args.iter().zip(&case.values).map(|(a, b)| Buf::zeros(a.dtype, b.n)).collect();
+        let mut t_out: Vec<Buf> = desc
+            .args
+            .iter()
+            .zip(&case.values)
+            .map(|(a, b)| Buf::zeros(a.dtype, b.n))
+            .collect();
         {
             let refs = Case::arg_refs(&case.shapes, &mut vals);
             let tin = Case::arg_refs(&case.shapes, &mut t_in);
             let tout = Case::arg_refs(&case.shapes, &mut t_out);
-            let seeds: Vec<Option<ArgRef<'_>>> = desc.args.iter().zip(tin).map(|(a, r)| (a.differentiable && a.is_input()).then_some(r)).collect();
-            let res: Vec<Option<ArgRef<'_>>> = desc.args.iter().zip(tout).map(|(a, r)| (a.differentiable && a.is_output()).then_some(r)).collect();
+            let seeds: Vec<Option<ArgRef<'_>>> = desc
+                .args
+                .iter()
+                .zip(tin)
+                .map(|(a, r)| (a.differentiable && a.is_input()).then_some(r))
+                .collect();
+            let res: Vec<Option<ArgRef<'_>>> = desc
+                .args
+                .iter()
+                .zip(tout)
+                .map(|(a, r)| (a.differentiable && a.is_output()).then_some(r))
+                .collect();
             kernel.jvp(&refs, &seeds, &res)?;
         }
         let mut note = String::new();
@@ -342,15 +401,33 @@ pub fn check_kernel(kernel: &Kernel, opts: &CheckOptions) -> Result<Vec<CheckRes
     if kernel.desc.has_mode(Mode::Vjp) {
         let mut vals = case.values.clone();
         let before: Vec<u64> = vals.iter().map(Buf::checksum).collect();
-        let mut c_in: Vec<Buf> = cotangents.iter().map(|t| t.clone().unwrap_or_else(|| Buf::zeros(DType::F64, 0))).collect();
+        let mut c_in: Vec<Buf> = cotangents
+            .iter()
+            .map(|t| t.clone().unwrap_or_else(|| Buf::zeros(DType::F64, 0)))
+            .collect();
         let c_before: Vec<u64> = c_in.iter().map(Buf::checksum).collect();
-        let mut c_out: Vec<Buf> = desc.args.iter().zip(&case.values).map(|(a, b)| Buf::zeros(a.dtype, b.n)).collect();
+        let mut c_out: Vec<Buf> = desc
+            .args
+            .iter()
+            .zip(&case.values)
+            .map(|(a, b)| Buf::zeros(a.dtype, b.n))
+            .collect();
         {
             let refs = Case::arg_refs(&case.shapes, &mut vals);
             let cin = Case::arg_refs(&case.shapes, &mut c_in);
             let cout = Case::arg_refs(&case.shapes, &mut c_out);
-            let seeds: Vec<Option<ArgRef<'_>>> = desc.args.iter().zip(cin).map(|(a, r)| (a.differentiable && a.is_output()).then_some(r)).collect();
-            let res: Vec<Option<ArgRef<'_>>> = desc.args.iter().zip(cout).map(|(a, r)| (a.differentiable && a.is_input()).then_some(r)).collect();
+            let seeds: Vec<Option<ArgRef<'_>>> = desc
+                .args
+                .iter()
+                .zip(cin)
+                .map(|(a, r)| (a.differentiable && a.is_output()).then_some(r))
+                .collect();
+            let res: Vec<Option<ArgRef<'_>>> = desc
+                .args
+                .iter()
+                .zip(cout)
+                .map(|(a, r)| (a.differentiable && a.is_input()).then_some(r))
+                .collect();
             kernel.vjp(&refs, &seeds, &res, VjpOptions::default())?;
         }
         let mut note = String::new();

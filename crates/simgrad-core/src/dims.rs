@@ -256,7 +256,10 @@ mod tests {
         assert!(DimExpr::parse("n / 2").is_err());
         assert!(DimExpr::parse("(n").is_err());
         assert!(DimExpr::parse("9x").is_err());
-        assert_eq!(DimExpr::parse("m").unwrap().eval(&SizeBindings::new()), None);
+        assert_eq!(
+            DimExpr::parse("m").unwrap().eval(&SizeBindings::new()),
+            None
+        );
         let big = DimExpr::parse("n*n").unwrap();
         let b = SizeBindings::from([("n".to_string(), i64::MAX)]);
         assert_eq!(big.eval(&b), None);

@@ -143,7 +143,9 @@ pub enum Error {
         message: String,
     },
     /// A buffer that the call writes overlaps another buffer of the call.
-    #[error("kernel `{kernel}`: {written} overlaps {other}; outputs must not alias other arguments")]
+    #[error(
+        "kernel `{kernel}`: {written} overlaps {other}; outputs must not alias other arguments"
+    )]
     Alias {
         /// Kernel name.
         kernel: String,

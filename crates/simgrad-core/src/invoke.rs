@@ -99,8 +99,16 @@ impl Marshalled {
     /// Runs the trampoline. The vectors are never empty-pointer-dangling: a NULL is passed
     /// for an empty list, which the trampolines never read.
     fn run(&self, kernel: &Kernel, mode: Mode, f: Trampoline) -> Result<()> {
-        let sizes = if self.sizes.is_empty() { ptr::null() } else { self.sizes.as_ptr() };
-        let shadows = if mode == Mode::Primal { ptr::null() } else { self.shadows.as_ptr() };
+        let sizes = if self.sizes.is_empty() {
+            ptr::null()
+        } else {
+            self.sizes.as_ptr()
+        };
+        let shadows = if mode == Mode::Primal {
+            ptr::null()
+        } else {
+            self.shadows.as_ptr()
+        };
         // SAFETY: every pointer was validated against the manifest (dtype, shape, NULL,
         // aliasing) or is scratch memory of the right size owned by the caller of `run`.
         let status = unsafe { f(self.args.as_ptr(), sizes, shadows) };
@@ -197,7 +205,9 @@ impl Kernel {
                         unsafe { ptr::write_bytes(result.cast::<u8>(), 0, bytes) };
                     } else {
                         // SAFETY: validated, non-overlapping buffers of `bytes` bytes.
-                        unsafe { ptr::copy_nonoverlapping(seed.cast::<u8>(), result.cast::<u8>(), bytes) };
+                        unsafe {
+                            ptr::copy_nonoverlapping(seed.cast::<u8>(), result.cast::<u8>(), bytes)
+                        };
                     }
                     result
                 }
@@ -273,7 +283,8 @@ impl Kernel {
                 }
                 Intent::Out => {
                     m.args.push(scratch.zeroed(bytes));
-                    m.shadows.push(scratch.copy_of(data(&cotangents_in[i]), bytes));
+                    m.shadows
+                        .push(scratch.copy_of(data(&cotangents_in[i]), bytes));
                 }
                 Intent::Inout => {
                     m.args.push(scratch.copy_of(arg.data, bytes));

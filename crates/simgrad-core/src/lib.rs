@@ -26,8 +26,8 @@ pub use error::{Error, Result};
 pub use invoke::VjpOptions;
 pub use library::{Kernel, Library};
 pub use manifest::{
-    ArgDesc, ArgKind, Intent, KernelDesc, Manifest, Mode, ModeDesc, Order, Toolchain,
-    ABI_VERSION, MANIFEST_SYMBOL, MANIFEST_VERSION,
+    ArgDesc, ArgKind, Intent, KernelDesc, Manifest, Mode, ModeDesc, Order, Toolchain, ABI_VERSION,
+    MANIFEST_SYMBOL, MANIFEST_VERSION,
 };
 pub use tensor::{ArgRef, Element, DEVICE_CPU};
 pub use validate::{validate_call, Bound};

@@ -6,8 +6,11 @@ use std::ffi::{c_char, c_void, CStr};
 use std::path::{Path, PathBuf};
 
 /// The uniform entry point of one kernel mode (see `docs/calling-convention.md`).
-pub(crate) type Trampoline =
-    unsafe extern "C" fn(args: *const *mut c_void, sizes: *const i64, shadows: *const *mut c_void) -> i32;
+pub(crate) type Trampoline = unsafe extern "C" fn(
+    args: *const *mut c_void,
+    sizes: *const i64,
+    shadows: *const *mut c_void,
+) -> i32;
 
 /// An open kernel library. Kernels borrow from it; it unloads when dropped.
 ///
@@ -32,14 +35,23 @@ impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Library")
             .field("path", &self.path)
-            .field("kernels", &self.kernels.iter().map(|k| &k.desc.name).collect::<Vec<_>>())
+            .field(
+                "kernels",
+                &self
+                    .kernels
+                    .iter()
+                    .map(|k| &k.desc.name)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl std::fmt::Debug for Kernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kernel").field("name", &self.desc.name).finish()
+        f.debug_struct("Kernel")
+            .field("name", &self.desc.name)
+            .finish()
     }
 }
 
@@ -106,7 +118,10 @@ impl Library {
     /// Opens a library built elsewhere (by hand with Enzyme, another AD tool, hand-written
     /// derivatives) whose entry points are described by the manifest file `manifest`. The entry
     /// points must use simgrad's uniform trampoline signature.
-    pub fn open_with_manifest(path: impl AsRef<Path>, manifest: impl AsRef<Path>) -> Result<Library> {
+    pub fn open_with_manifest(
+        path: impl AsRef<Path>,
+        manifest: impl AsRef<Path>,
+    ) -> Result<Library> {
         let path = path.as_ref();
         let manifest = manifest.as_ref();
         let origin = manifest.display().to_string();
@@ -118,7 +133,12 @@ impl Library {
         Self::with_manifest_text(path, lib, text, &origin)
     }
 
-    fn with_manifest_text(path: &Path, lib: libloading::Library, text: String, origin: &str) -> Result<Library> {
+    fn with_manifest_text(
+        path: &Path,
+        lib: libloading::Library,
+        text: String,
+        origin: &str,
+    ) -> Result<Library> {
         let manifest = Manifest::from_json(&text, origin)?;
         let mut kernels = Vec::with_capacity(manifest.kernels.len());
         for desc in &manifest.kernels {
@@ -126,10 +146,12 @@ impl Library {
             for (mode, m) in &desc.modes {
                 // SAFETY: the manifest promises the uniform trampoline signature.
                 let f: Trampoline = unsafe {
-                    *lib.get::<Trampoline>(m.symbol.as_bytes()).map_err(|e| Error::MissingSymbol {
-                        symbol: m.symbol.clone(),
-                        path: path.display().to_string(),
-                        message: e.to_string(),
+                    *lib.get::<Trampoline>(m.symbol.as_bytes()).map_err(|e| {
+                        Error::MissingSymbol {
+                            symbol: m.symbol.clone(),
+                            path: path.display().to_string(),
+                            message: e.to_string(),
+                        }
                     })?
                 };
                 entries[mode_index(*mode)] = Some(f);

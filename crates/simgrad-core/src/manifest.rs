@@ -359,17 +359,30 @@ mod tests {
     #[test]
     fn rejects_other_versions() {
         let text = sample().replace(r#""abi_version": 1"#, r#""abi_version": 7"#);
-        let e = Manifest::from_json(&text, "lib.so").unwrap_err().to_string();
-        assert!(e.contains("abi_version") && e.contains('7') && e.contains("lib.so"), "{e}");
+        let e = Manifest::from_json(&text, "lib.so")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("abi_version") && e.contains('7') && e.contains("lib.so"),
+            "{e}"
+        );
     }
 
     #[test]
     fn rejects_inconsistent_kernels() {
         let cases = [
             (r#"["n"]"#, r#"["2*m"]"#, "uses the size `m`"),
-            (r#""kind": "size", "dtype": "i64""#, r#""kind": "size", "dtype": "f64""#, "a size is i32 or i64"),
+            (
+                r#""kind": "size", "dtype": "i64""#,
+                r#""kind": "size", "dtype": "f64""#,
+                "a size is i32 or i64",
+            ),
             (r#""name": "x""#, r#""name": "y""#, "listed twice"),
-            (r#""generator": "test""#, r#""generator": "test", "extra": 1"#, "unknown field `extra`"),
+            (
+                r#""generator": "test""#,
+                r#""generator": "test", "extra": 1"#,
+                "unknown field `extra`",
+            ),
         ];
         for (from, to, expect) in cases {
             let text = sample().replacen(from, to, 1);

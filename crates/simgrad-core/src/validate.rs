@@ -72,13 +72,28 @@ pub(crate) fn validate(
     let mut buffers: Vec<Buffer> = Vec::new();
     for (i, (desc, arg)) in kernel.args.iter().zip(args).enumerate() {
         let written = mode != Mode::Vjp && desc.kind == ArgKind::Array && desc.is_output();
-        buffers.push(Buffer::new(arg, numel[i], written, format!("argument `{}`", desc.name)));
+        buffers.push(Buffer::new(
+            arg,
+            numel[i],
+            written,
+            format!("argument `{}`", desc.name),
+        ));
     }
 
     if let Some(sh) = shadows {
         let (seed_role, result_role, seed_name, result_name) = match mode {
-            Mode::Jvp => ("tangent of", "output tangent of", "input tangents", "output tangents"),
-            _ => ("cotangent of", "input cotangent of", "output cotangents", "input cotangents"),
+            Mode::Jvp => (
+                "tangent of",
+                "output tangent of",
+                "input tangents",
+                "output tangents",
+            ),
+            _ => (
+                "cotangent of",
+                "input cotangent of",
+                "output cotangents",
+                "input cotangents",
+            ),
         };
         for (list, what) in [(sh.seeds, seed_name), (sh.results, result_name)] {
             if list.len() != kernel.args.len() {
@@ -141,11 +156,18 @@ pub(crate) fn validate(
 fn dtype_of(arg: &ArgRef<'_>) -> String {
     match arg.dtype {
         Ok(d) => d.to_string(),
-        Err((code, bits, lanes)) => format!("unsupported DLPack dtype (code {code}, bits {bits}, lanes {lanes})"),
+        Err((code, bits, lanes)) => {
+            format!("unsupported DLPack dtype (code {code}, bits {bits}, lanes {lanes})")
+        }
     }
 }
 
-fn check_header(kernel: &KernelDesc, desc: &ArgDesc, arg: &ArgRef<'_>, role: &'static str) -> Result<()> {
+fn check_header(
+    kernel: &KernelDesc,
+    desc: &ArgDesc,
+    arg: &ArgRef<'_>,
+    role: &'static str,
+) -> Result<()> {
     if arg.dtype != Ok(desc.dtype) {
         return Err(Error::DType {
             kernel: kernel.name.clone(),
@@ -196,7 +218,10 @@ fn shape_text(desc: &ArgDesc) -> String {
 
 /// Binds every named size: from `size` arguments first, then from bare-name array dims.
 /// Returns the bindings and, per name, where the value came from (for messages).
-fn bind_sizes(kernel: &KernelDesc, args: &[ArgRef<'_>]) -> Result<(SizeBindings, BTreeMap<String, String>)> {
+fn bind_sizes(
+    kernel: &KernelDesc,
+    args: &[ArgRef<'_>],
+) -> Result<(SizeBindings, BTreeMap<String, String>)> {
     let mut sizes = SizeBindings::new();
     let mut origin = BTreeMap::new();
     for (desc, arg) in kernel.args.iter().zip(args) {
@@ -299,8 +324,13 @@ fn contiguous_strides(shape: &[i64], order: Order) -> Vec<i64> {
     strides
 }
 
-fn check_layout(kernel: &KernelDesc, desc: &ArgDesc, arg: &ArgRef<'_>, role: &'static str) -> Result<()> {
-    if arg.shape.len() < 1 {
+fn check_layout(
+    kernel: &KernelDesc,
+    desc: &ArgDesc,
+    arg: &ArgRef<'_>,
+    role: &'static str,
+) -> Result<()> {
+    if arg.shape.is_empty() {
         return Ok(());
     }
     let given = match arg.strides {
@@ -426,15 +456,40 @@ mod tests {
         let xf = [0.0f32; 3];
         let mut y = [0.0f64; 2];
         let shape_a = [2i64, 3];
-        let err = |args: &[ArgRef<'_>]| validate_call(&k, Mode::Primal, args).unwrap_err().to_string();
+        let err = |args: &[ArgRef<'_>]| {
+            validate_call(&k, Mode::Primal, args)
+                .unwrap_err()
+                .to_string()
+        };
 
-        let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &shape_a), ArgRef::array_in(&x, &[4]), ArgRef::array(&mut y, &[2])]);
-        assert!(e.contains("`x`") && e.contains("got 4") && e.contains("dim 1 of `a`"), "{e}");
+        let e = err(&[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&a, &shape_a),
+            ArgRef::array_in(&x, &[4]),
+            ArgRef::array(&mut y, &[2]),
+        ]);
+        assert!(
+            e.contains("`x`") && e.contains("got 4") && e.contains("dim 1 of `a`"),
+            "{e}"
+        );
 
-        let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &shape_a), ArgRef::array_in(&xf, &[3]), ArgRef::array(&mut y, &[2])]);
-        assert!(e.contains("`x`") && e.contains("expected dtype f64, got f32"), "{e}");
+        let e = err(&[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&a, &shape_a),
+            ArgRef::array_in(&xf, &[3]),
+            ArgRef::array(&mut y, &[2]),
+        ]);
+        assert!(
+            e.contains("`x`") && e.contains("expected dtype f64, got f32"),
+            "{e}"
+        );
 
-        let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &[6]), ArgRef::array_in(&x, &[3]), ArgRef::array(&mut y, &[2])]);
+        let e = err(&[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&a, &[6]),
+            ArgRef::array_in(&x, &[3]),
+            ArgRef::array(&mut y, &[2]),
+        ]);
         assert!(e.contains("`a`") && e.contains("expected rank 2"), "{e}");
 
         let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &shape_a)]);
@@ -443,26 +498,72 @@ mod tests {
         // y written over a: aliasing.
         let mut big = [0.0f64; 8];
         let p = big.as_mut_ptr();
-        let alias_a = ArgRef { data: p.cast(), ..ArgRef::array_in(&a, &shape_a) };
-        let alias_y = ArgRef { data: unsafe { p.add(4) }.cast(), ..ArgRef::array(&mut y, &[2]) };
-        let e = err(&[ArgRef::scalar(&n), alias_a, ArgRef::array_in(&x, &[3]), alias_y]);
+        let alias_a = ArgRef {
+            data: p.cast(),
+            ..ArgRef::array_in(&a, &shape_a)
+        };
+        let alias_y = ArgRef {
+            data: unsafe { p.add(4) }.cast(),
+            ..ArgRef::array(&mut y, &[2])
+        };
+        let e = err(&[
+            ArgRef::scalar(&n),
+            alias_a,
+            ArgRef::array_in(&x, &[3]),
+            alias_y,
+        ]);
         assert!(e.contains("argument `y` overlaps argument `a`"), "{e}");
 
         // Transposed strides are not row-major.
-        let strided = ArgRef { strides: Some(&[1, 2]), ..ArgRef::array_in(&a, &shape_a) };
-        let e = err(&[ArgRef::scalar(&n), strided, ArgRef::array_in(&x, &[3]), ArgRef::array(&mut y, &[2])]);
-        assert!(e.contains("`a`") && e.contains("strides [3, 1]") && e.contains("got strides [1, 2]"), "{e}");
+        let strided = ArgRef {
+            strides: Some(&[1, 2]),
+            ..ArgRef::array_in(&a, &shape_a)
+        };
+        let e = err(&[
+            ArgRef::scalar(&n),
+            strided,
+            ArgRef::array_in(&x, &[3]),
+            ArgRef::array(&mut y, &[2]),
+        ]);
+        assert!(
+            e.contains("`a`") && e.contains("strides [3, 1]") && e.contains("got strides [1, 2]"),
+            "{e}"
+        );
 
-        let null_x = ArgRef { data: std::ptr::null_mut(), ..ArgRef::array_in(&x, &[3]) };
-        let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &shape_a), null_x, ArgRef::array(&mut y, &[2])]);
+        let null_x = ArgRef {
+            data: std::ptr::null_mut(),
+            ..ArgRef::array_in(&x, &[3])
+        };
+        let e = err(&[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&a, &shape_a),
+            null_x,
+            ArgRef::array(&mut y, &[2]),
+        ]);
         assert!(e.contains("`x`: data pointer is NULL"), "{e}");
 
         let neg = -1i64;
-        let e = err(&[ArgRef::scalar(&neg), ArgRef::array_in(&a, &shape_a), ArgRef::array_in(&x, &[3]), ArgRef::array(&mut y, &[2])]);
+        let e = err(&[
+            ArgRef::scalar(&neg),
+            ArgRef::array_in(&a, &shape_a),
+            ArgRef::array_in(&x, &[3]),
+            ArgRef::array(&mut y, &[2]),
+        ]);
         assert!(e.contains("must not be negative"), "{e}");
 
-        let gpu = ArgRef { device_type: 2, ..ArgRef::array_in(&x, &[3]) };
-        let e = err(&[ArgRef::scalar(&n), ArgRef::array_in(&a, &shape_a), gpu, ArgRef::array(&mut y, &[2])]);
-        assert!(e.contains("host memory") && e.contains("device type 2"), "{e}");
+        let gpu = ArgRef {
+            device_type: 2,
+            ..ArgRef::array_in(&x, &[3])
+        };
+        let e = err(&[
+            ArgRef::scalar(&n),
+            ArgRef::array_in(&a, &shape_a),
+            gpu,
+            ArgRef::array(&mut y, &[2]),
+        ]);
+        assert!(
+            e.contains("host memory") && e.contains("device type 2"),
+            "{e}"
+        );
     }
 }
