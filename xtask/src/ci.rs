@@ -58,7 +58,7 @@ pub fn run() -> bool {
             r.status,
             r.name,
             r.took,
-            suffix(&r.note)
+            suffix(&truncate(&r.note, 100))
         );
     }
     let ok = totals.failed == 0;
@@ -70,6 +70,15 @@ pub fn run() -> bool {
         totals.passed, totals.failed, totals.skipped
     );
     ok
+}
+
+/// The first `max` characters of `s`, with `…` when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        s.chars().take(max).chain(['…']).collect()
+    }
 }
 
 fn suffix(note: &str) -> String {

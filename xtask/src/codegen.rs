@@ -1,8 +1,9 @@
 //! `cargo xtask codegen [--check]`: generates the C header of the simgrad C ABI with cbindgen.
 //!
 //! The header is generated from `crates/simgrad-capi` with the configuration in
-//! `crates/simgrad-capi/cbindgen.toml` and written to `crates/simgrad-capi/include/simgrad.h`,
-//! which is checked in. `--check` regenerates in memory and fails when the checked-in file
+//! `crates/simgrad-capi/cbindgen.toml` and written (atomically) to `include/simgrad.h` at the
+//! workspace root, which is checked in. `crates/simgrad-capi/tests/header.rs` makes the same
+//! cbindgen call, so both agree byte for byte. `--check` regenerates in memory and fails when the checked-in file
 //! differs, naming the command that fixes it.
 
 use std::fs;
@@ -22,9 +23,9 @@ pub fn config_path() -> PathBuf {
     capi_dir().join("cbindgen.toml")
 }
 
-/// The generated, checked-in header.
+/// The generated, checked-in header: `include/simgrad.h` at the workspace root.
 pub fn header_path() -> PathBuf {
-    capi_dir().join("include").join("simgrad.h")
+    workspace_root().join("include").join("simgrad.h")
 }
 
 /// Generates the header; with `check`, only compares it with the checked-in one.
@@ -58,12 +59,15 @@ pub fn run(check: bool) -> Result<()> {
             );
         }
         println!("    {} is up to date", header.display());
-    } else if write_if_changed(&header, &generated)
-        .with_context(|| format!("cannot write {}", header.display()))?
-    {
-        println!("    wrote {}", header.display());
-    } else {
+    } else if fs::read(&header).ok().as_deref() == Some(generated.as_slice()) {
         println!("    {} unchanged", header.display());
+    } else {
+        // Write a temporary file and rename it, so readers never see half a header.
+        let tmp = header.with_extension("h.tmp");
+        write_if_changed(&tmp, &generated)?;
+        fs::rename(&tmp, &header)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), header.display()))?;
+        println!("    wrote {}", header.display());
     }
     Ok(())
 }

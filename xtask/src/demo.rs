@@ -35,6 +35,13 @@ pub fn steps() -> Vec<DemoStep> {
                     derivatives with the analytic ones",
             run: smoke::run,
         },
+        DemoStep {
+            title: "the seed example from C",
+            about: "build examples-c/kernels/simgrad.toml (C, C++ and Fortran kernels in one \
+                    library), then call the classic 100-element kernel from C through simgrad.h: \
+                    its JVP and VJP next to the analytic derivative",
+            run: crate::examples::c_seed_example,
+        },
     ]
 }
 

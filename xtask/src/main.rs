@@ -19,6 +19,7 @@ mod ci;
 mod codegen;
 mod demo;
 mod doctor;
+mod examples;
 mod setup;
 mod smoke;
 mod steps;
@@ -33,7 +34,7 @@ tasks:
   doctor             report every tool with path and version; fail naming the fix
   demo               setup, then show the pipeline working end to end
   ci                 setup, then all CI steps; last line `N passed, N failed, N skipped`
-  codegen [--check]  generate crates/simgrad-capi/include/simgrad.h with cbindgen (--check: fail if stale)
+  codegen [--check]  generate include/simgrad.h with cbindgen (--check: fail if stale)
   smoke              only the Enzyme smoke test
 
 environment:

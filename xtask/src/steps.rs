@@ -143,7 +143,17 @@ pub fn registry() -> Vec<Step> {
 
 /// Examples and cross-language tests. Append new entries here.
 pub fn extra_steps() -> Vec<Step> {
-    vec![Step::new("Python tests (pytest)", pytest)]
+    vec![
+        Step::new(
+            "examples-c: the seed example through simgrad.h (primal, JVP, VJP)",
+            |_| {
+                crate::examples::c_seed_example()?;
+                Ok(Outcome::Passed)
+            },
+        )
+        .needs_enzyme(),
+        Step::new("Python tests (pytest)", pytest),
+    ]
 }
 
 /// Runs `cargo ARGS` in the workspace root.

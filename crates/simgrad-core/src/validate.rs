@@ -5,7 +5,7 @@
 //! order; tangents and cotangents matching their argument; no written buffer overlapping any
 //! other buffer of the call.
 
-use crate::dims::SizeBindings;
+use crate::dims::{DimExpr, SizeBindings};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::manifest::{ArgDesc, ArgKind, KernelDesc, Mode, Order};
@@ -299,10 +299,20 @@ fn check_shape(
             } else {
                 format!(" ({})", from.join(", "))
             };
+            let values: Vec<i64> = desc
+                .shape
+                .iter()
+                .map(|x| x.eval(sizes).unwrap_or(-1))
+                .collect();
+            if desc.shape.iter().all(|x| matches!(x, DimExpr::Fixed(_))) {
+                return Err(err(format!(
+                    "expected shape {values:?}, got {:?}",
+                    arg.shape
+                )));
+            }
             return Err(err(format!(
-                "expected shape {} = {:?}, got {:?}: dim {d} is `{dim}` = {expected}{why}, got {got}",
+                "expected shape {} = {values:?}, got {:?}: dim {d} is `{dim}` = {expected}{why}, got {got}",
                 shape_text(desc),
-                desc.shape.iter().map(|x| x.eval(sizes).unwrap_or(-1)).collect::<Vec<_>>(),
                 arg.shape
             )));
         }
