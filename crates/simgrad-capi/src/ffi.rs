@@ -142,3 +142,77 @@ pub(crate) unsafe fn slice_arg<'a, T>(
     }
     Ok(std::slice::from_raw_parts(p, len))
 }
+
+// Unit tests of the pointer helpers; `cargo xtask miri` runs them under Miri.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::simgrad_status;
+
+    #[derive(Debug)]
+    struct Thing(Vec<u8>);
+
+    impl BoxHandle for Thing {
+        const NAME: &'static str = "thing";
+    }
+
+    #[test]
+    fn handles_are_borrowed_and_freed_once() {
+        let p = Thing(vec![1, 2, 3]).into_raw();
+        let t = unsafe { Thing::borrow(p, "t") }.unwrap();
+        assert_eq!(t.0, [1, 2, 3]);
+        unsafe { Thing::free(p) };
+        unsafe { Thing::free(std::ptr::null_mut()) };
+        let e = unsafe { Thing::borrow(std::ptr::null(), "t") }.unwrap_err();
+        assert_eq!(e.status, simgrad_status::SIMGRAD_ERR_NULL_ARGUMENT);
+        assert_eq!(e.message, "`t` is NULL; pass a thing handle");
+    }
+
+    #[test]
+    fn outputs_are_checked_up_front_and_written_once() {
+        assert!(Out::<u32>::new(std::ptr::null_mut(), "out").is_err());
+        let mut v = std::mem::MaybeUninit::<u32>::uninit();
+        let out = Out::new(v.as_mut_ptr(), "out").unwrap();
+        unsafe { out.write(7) };
+        assert_eq!(unsafe { v.assume_init() }, 7);
+    }
+
+    #[test]
+    fn strings_and_paths() {
+        assert_eq!(unsafe { str_arg(c"abc".as_ptr(), "s") }, Ok("abc"));
+        let bad = [b'a', 0xff, 0];
+        let e = unsafe { str_arg(bad.as_ptr().cast(), "s") }.unwrap_err();
+        assert_eq!(e.status, simgrad_status::SIMGRAD_ERR_INVALID_ARGUMENT);
+        assert!(e.message.starts_with("`s` is not valid UTF-8"), "{e:?}");
+        assert_eq!(
+            unsafe { str_arg(std::ptr::null(), "s") }
+                .unwrap_err()
+                .status,
+            simgrad_status::SIMGRAD_ERR_NULL_ARGUMENT
+        );
+        assert_eq!(unsafe { opt_str_arg(std::ptr::null(), "s") }, Ok(None));
+
+        // Paths are bytes on Unix: not UTF-8 is fine, empty is not.
+        #[cfg(unix)]
+        assert_eq!(
+            unsafe { path_arg(bad.as_ptr().cast(), "p") }
+                .unwrap()
+                .as_os_str()
+                .len(),
+            2
+        );
+        let e = unsafe { path_arg(c"".as_ptr(), "p") }.unwrap_err();
+        assert_eq!(e.message, "`p` is an empty path");
+        assert_eq!(unsafe { opt_path_arg(std::ptr::null(), "p") }, Ok(None));
+    }
+
+    #[test]
+    fn slices_may_be_null_only_when_empty() {
+        let empty = unsafe { slice_arg::<u64>(std::ptr::null(), 0, "a", "n") }.unwrap();
+        assert!(empty.is_empty());
+        let e = unsafe { slice_arg::<u64>(std::ptr::null(), 2, "a", "n") }.unwrap_err();
+        assert_eq!(e.message, "`a` is NULL but n is 2");
+        let v = [4u64, 5];
+        assert_eq!(unsafe { slice_arg(v.as_ptr(), 2, "a", "n") }, Ok(&v[..]));
+    }
+}

@@ -172,3 +172,190 @@ impl simgrad_tensor {
         })
     }
 }
+
+// Unit tests of the descriptor conversion; they need no kernel library, so `cargo xtask miri`
+// runs them under Miri, which checks every raw read of `shape`, `strides` and `data`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use simgrad_core::{validate_call, Manifest, Mode};
+
+    const CPU: simgrad_device = simgrad_device {
+        device_type: SIMGRAD_DEVICE_CPU,
+        device_id: 0,
+    };
+
+    fn site() -> Site<'static> {
+        Site {
+            param: "args",
+            index: 1,
+            arg_name: Some("x"),
+        }
+    }
+
+    fn tensor(data: *mut c_void, dtype: DType, shape: &mut [i64]) -> simgrad_tensor {
+        simgrad_tensor {
+            data,
+            device: CPU,
+            ndim: shape.len() as i32,
+            dtype: dtype.into(),
+            shape: if shape.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                shape.as_mut_ptr()
+            },
+            strides: std::ptr::null_mut(),
+            byte_offset: 0,
+        }
+    }
+
+    #[test]
+    fn converts_shape_strides_and_byte_offset() {
+        let mut x = [1.0f64, 2.0, 3.0, 4.0];
+        let p = x.as_mut_ptr();
+        let (mut shape, mut strides) = ([3i64], [1i64]);
+        let t = simgrad_tensor {
+            strides: strides.as_mut_ptr(),
+            byte_offset: 8,
+            ..tensor(p.cast(), DType::F64, &mut shape)
+        };
+        let a = unsafe { t.as_arg_ref(site()) }.unwrap();
+        assert_eq!(a.data, p.wrapping_add(1).cast());
+        assert_eq!(a.dtype, Ok(DType::F64));
+        assert_eq!(a.device_type, SIMGRAD_DEVICE_CPU);
+        assert_eq!(a.shape, &[3]);
+        assert_eq!(a.strides, Some(&[1i64][..]));
+        // The runtime reads elements through the converted pointer.
+        assert_eq!(unsafe { *a.data.cast::<f64>() }, 2.0);
+    }
+
+    #[test]
+    fn rank_zero_needs_no_shape_and_ignores_strides() {
+        let mut v = 5i64;
+        let mut strides = [9i64];
+        let t = simgrad_tensor {
+            strides: strides.as_mut_ptr(),
+            ..tensor((&mut v as *mut i64).cast(), DType::I64, &mut [])
+        };
+        let a = unsafe { t.as_arg_ref(site()) }.unwrap();
+        assert!(a.shape.is_empty());
+        assert_eq!(a.strides, Some(&[][..]));
+        assert_eq!(unsafe { *a.data.cast::<i64>() }, 5);
+    }
+
+    #[test]
+    fn null_data_stays_null_whatever_the_offset() {
+        let mut shape = [0i64];
+        let t = simgrad_tensor {
+            byte_offset: 64,
+            ..tensor(std::ptr::null_mut(), DType::F32, &mut shape)
+        };
+        assert!(unsafe { t.as_arg_ref(site()) }.unwrap().data.is_null());
+    }
+
+    #[test]
+    fn rejects_what_the_runtime_cannot_see() {
+        let mut x = [0.0f64; 2];
+        let mut shape = [2i64];
+        let t = simgrad_tensor {
+            ndim: -1,
+            ..tensor(x.as_mut_ptr().cast(), DType::F64, &mut shape)
+        };
+        let e = unsafe { t.as_arg_ref(site()) }.unwrap_err();
+        assert_eq!(e.status, simgrad_status::SIMGRAD_ERR_SHAPE);
+        assert_eq!(
+            e.message,
+            "`args[1]` (argument `x`): `ndim` is -1, it must not be negative"
+        );
+        let t = simgrad_tensor {
+            shape: std::ptr::null_mut(),
+            ..tensor(x.as_mut_ptr().cast(), DType::F64, &mut shape)
+        };
+        let e = unsafe { t.as_arg_ref(site()) }.unwrap_err();
+        assert_eq!(e.status, simgrad_status::SIMGRAD_ERR_NULL_ARGUMENT);
+        assert!(e.message.contains("`shape` is NULL but ndim is 1"), "{e:?}");
+        let beyond = Site {
+            arg_name: None,
+            ..site()
+        };
+        let e = unsafe { t.as_arg_ref(beyond) }.unwrap_err();
+        assert!(
+            e.message
+                .starts_with("`args[1]` (beyond the kernel's arguments)"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unsupported_dtypes_reach_the_runtime_as_their_dlpack_triple() {
+        let mut x = [0u16; 2];
+        let mut shape = [2i64];
+        let t = simgrad_tensor {
+            dtype: simgrad_dtype {
+                code: 2,
+                bits: 16,
+                lanes: 1,
+            },
+            ..tensor(x.as_mut_ptr().cast(), DType::F32, &mut shape)
+        };
+        assert_eq!(
+            unsafe { t.as_arg_ref(site()) }.unwrap().dtype,
+            Err((2, 16, 1))
+        );
+    }
+
+    fn convert(list: &[simgrad_tensor]) -> Vec<ArgRef<'_>> {
+        list.iter()
+            .enumerate()
+            .map(|(index, t)| {
+                let site = Site {
+                    param: "args",
+                    index,
+                    arg_name: None,
+                };
+                unsafe { t.as_arg_ref(site) }.unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn converted_descriptors_validate_against_a_manifest() {
+        let manifest = r#"{
+          "manifest_version": 1, "abi_version": 1, "generator": "test",
+          "kernels": [{
+            "name": "scale", "symbol": "scale", "order": "C",
+            "args": [
+              {"name": "n", "kind": "size", "dtype": "i64", "intent": "in", "differentiable": false},
+              {"name": "x", "kind": "array", "dtype": "f64", "shape": ["n"], "intent": "in", "differentiable": true},
+              {"name": "y", "kind": "array", "dtype": "f64", "shape": ["n"], "intent": "out", "differentiable": true}
+            ],
+            "modes": {"primal": {"symbol": "p"}}
+          }]
+        }"#;
+        let k = Manifest::from_json(manifest, "test")
+            .unwrap()
+            .kernels
+            .remove(0);
+        let mut n = 3i64;
+        let mut x = [1.0f64; 3];
+        let mut y = [0.0f64; 3];
+        let (mut s1, mut s2) = ([3i64], [3i64]);
+        let list = [
+            tensor((&mut n as *mut i64).cast(), DType::I64, &mut []),
+            tensor(x.as_mut_ptr().cast(), DType::F64, &mut s1),
+            tensor(y.as_mut_ptr().cast(), DType::F64, &mut s2),
+        ];
+        let bound = validate_call(&k, Mode::Primal, &convert(&list)).unwrap();
+        assert_eq!(&bound.numel[..], &[1, 3, 3]);
+
+        // y written over x through byte_offset.
+        let mut aliased = list;
+        aliased[2].data = aliased[1].data;
+        aliased[2].byte_offset = 8;
+        let e = validate_call(&k, Mode::Primal, &convert(&aliased)).unwrap_err();
+        assert!(
+            e.to_string().contains("argument `y` overlaps argument `x`"),
+            "{e}"
+        );
+    }
+}

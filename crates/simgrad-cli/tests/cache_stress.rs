@@ -10,7 +10,11 @@ use std::process::{Command, Stdio};
 
 fn have_enzyme() -> bool {
     match Toolchain::discover() {
-        Ok(_) => true,
+        Ok(tc) => {
+            // The children use a private cache root, where no plugin lives: point them at ours.
+            std::env::set_var("SIMGRAD_ENZYME_PLUGIN", tc.enzyme_plugin);
+            true
+        }
         Err(e) if enzyme_required() => {
             panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
         }

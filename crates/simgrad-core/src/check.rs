@@ -211,7 +211,13 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The largest difference relative to the largest magnitude. A NaN or an infinity on either
+/// side is a failure (infinite error): `f64::max` skips NaN, so without this a JVP returning NaN
+/// where finite differences are finite would pass.
 fn rel(a: &[f64], b: &[f64]) -> f64 {
+    if a.iter().chain(b).any(|x| !x.is_finite()) {
+        return f64::INFINITY;
+    }
     let scale = a
         .iter()
         .chain(b)
@@ -461,4 +467,17 @@ pub fn check_kernel(kernel: &Kernel, opts: &CheckOptions) -> Result<Vec<CheckRes
     }
     let _ = &case.values;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rel;
+
+    #[test]
+    fn non_finite_values_fail_the_comparison() {
+        assert_eq!(rel(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert!(rel(&[1.0, f64::NAN], &[1.0, 2.0]) > 1.0);
+        assert!(rel(&[f64::NAN], &[f64::NAN]) > 1.0);
+        assert!(rel(&[1.0], &[f64::INFINITY]) > 1.0);
+    }
 }

@@ -66,12 +66,17 @@ impl DimExpr {
 
     /// Evaluates the expression; `None` when a name is unbound or the arithmetic overflows.
     pub fn eval(&self, sizes: &SizeBindings) -> Option<i64> {
+        self.eval_with(&|n| sizes.get(n).copied())
+    }
+
+    /// Evaluates the expression, looking names up with `lookup` (no allocation).
+    pub fn eval_with(&self, lookup: &dyn Fn(&str) -> Option<i64>) -> Option<i64> {
         match self {
             DimExpr::Fixed(v) => Some(*v),
-            DimExpr::Name(n) => sizes.get(n).copied(),
-            DimExpr::Add(a, b) => a.eval(sizes)?.checked_add(b.eval(sizes)?),
-            DimExpr::Sub(a, b) => a.eval(sizes)?.checked_sub(b.eval(sizes)?),
-            DimExpr::Mul(a, b) => a.eval(sizes)?.checked_mul(b.eval(sizes)?),
+            DimExpr::Name(n) => lookup(n),
+            DimExpr::Add(a, b) => a.eval_with(lookup)?.checked_add(b.eval_with(lookup)?),
+            DimExpr::Sub(a, b) => a.eval_with(lookup)?.checked_sub(b.eval_with(lookup)?),
+            DimExpr::Mul(a, b) => a.eval_with(lookup)?.checked_mul(b.eval_with(lookup)?),
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::library::{Kernel, Trampoline};
 use crate::manifest::{ArgKind, Intent, Mode};
 use crate::tensor::ArgRef;
-use crate::validate::{validate, Bound, Shadows};
+use crate::validate::{validate, Shadows};
+use smallvec::SmallVec;
 use std::ffi::c_void;
 use std::ptr;
 
@@ -82,17 +83,17 @@ unsafe fn store(dst: *mut c_void, src: *const c_void, n: usize, dtype: DType, ac
 }
 
 struct Marshalled {
-    args: Vec<*mut c_void>,
-    sizes: Vec<i64>,
-    shadows: Vec<*mut c_void>,
+    args: SmallVec<[*mut c_void; 8]>,
+    sizes: SmallVec<[i64; 4]>,
+    shadows: SmallVec<[*mut c_void; 8]>,
 }
 
 impl Marshalled {
     fn with_capacity(n: usize) -> Marshalled {
         Marshalled {
-            args: Vec::with_capacity(n),
-            sizes: Vec::new(),
-            shadows: Vec::with_capacity(n),
+            args: SmallVec::with_capacity(n),
+            sizes: SmallVec::new(),
+            shadows: SmallVec::with_capacity(n),
         }
     }
 
@@ -138,7 +139,9 @@ impl Kernel {
     /// is touched.
     pub fn call(&self, args: &[ArgRef<'_>]) -> Result<()> {
         let f = self.entry(Mode::Primal)?;
-        validate(&self.desc, Mode::Primal, args, None)?;
+        if self.plan.check(Mode::Primal, args, None, None).is_none() {
+            validate(&self.desc, Mode::Primal, args, None)?;
+        }
         let mut m = Marshalled::with_capacity(args.len());
         for (desc, arg) in self.desc.args.iter().zip(args) {
             match desc.kind {
@@ -161,19 +164,28 @@ impl Kernel {
         tangents_out: &[Option<ArgRef<'_>>],
     ) -> Result<()> {
         let f = self.entry(Mode::Jvp)?;
-        let bound = validate(
-            &self.desc,
-            Mode::Jvp,
-            args,
-            Some(Shadows {
-                seeds: tangents_in,
-                results: tangents_out,
-            }),
-        )?;
+        let numel = match self
+            .plan
+            .check(Mode::Jvp, args, Some(tangents_in), Some(tangents_out))
+        {
+            Some(n) => n,
+            None => {
+                validate(
+                    &self.desc,
+                    Mode::Jvp,
+                    args,
+                    Some(Shadows {
+                        seeds: tangents_in,
+                        results: tangents_out,
+                    }),
+                )?
+                .numel
+            }
+        };
         let mut scratch = Scratch::default();
         let mut m = Marshalled::with_capacity(args.len());
         for (i, (desc, arg)) in self.desc.args.iter().zip(args).enumerate() {
-            let bytes = bound.numel[i] * desc.dtype.size();
+            let bytes = numel[i] * desc.dtype.size();
             match desc.kind {
                 ArgKind::Size => {
                     m.sizes.push(size_value(arg, desc.dtype));
@@ -231,21 +243,31 @@ impl Kernel {
         opts: VjpOptions,
     ) -> Result<()> {
         let f = self.entry(Mode::Vjp)?;
-        let bound: Bound = validate(
-            &self.desc,
-            Mode::Vjp,
-            args,
-            Some(Shadows {
-                seeds: cotangents_in,
-                results: cotangents_out,
-            }),
-        )?;
+        let numel =
+            match self
+                .plan
+                .check(Mode::Vjp, args, Some(cotangents_in), Some(cotangents_out))
+            {
+                Some(n) => n,
+                None => {
+                    validate(
+                        &self.desc,
+                        Mode::Vjp,
+                        args,
+                        Some(Shadows {
+                            seeds: cotangents_in,
+                            results: cotangents_out,
+                        }),
+                    )?
+                    .numel
+                }
+            };
         let mut scratch = Scratch::default();
         let mut m = Marshalled::with_capacity(args.len());
         // (argument index, shadow holding the result) to copy out after the call.
         let mut copy_back: Vec<(usize, *mut c_void)> = Vec::new();
         for (i, (desc, arg)) in self.desc.args.iter().zip(args).enumerate() {
-            let bytes = bound.numel[i] * desc.dtype.size();
+            let bytes = numel[i] * desc.dtype.size();
             match desc.kind {
                 ArgKind::Size => {
                     m.sizes.push(size_value(arg, desc.dtype));
@@ -301,7 +323,7 @@ impl Kernel {
             let desc = &self.desc.args[i];
             let dst = data(&cotangents_out[i]);
             // SAFETY: `dst` is a validated result buffer of numel elements, `src` scratch.
-            unsafe { store(dst, src, bound.numel[i], desc.dtype, opts.accumulate) };
+            unsafe { store(dst, src, numel[i], desc.dtype, opts.accumulate) };
         }
         Ok(())
     }

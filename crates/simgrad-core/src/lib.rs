@@ -17,6 +17,7 @@ mod error;
 mod invoke;
 mod library;
 mod manifest;
+mod plan;
 mod tensor;
 mod validate;
 

@@ -29,6 +29,7 @@ pub struct Library {
 pub struct Kernel {
     pub(crate) desc: KernelDesc,
     pub(crate) entries: [Option<Trampoline>; 3],
+    pub(crate) plan: crate::plan::Plan,
 }
 
 impl std::fmt::Debug for Library {
@@ -157,6 +158,7 @@ impl Library {
                 entries[mode_index(*mode)] = Some(f);
             }
             kernels.push(Kernel {
+                plan: crate::plan::Plan::new(desc),
                 desc: desc.clone(),
                 entries,
             });

@@ -5,20 +5,58 @@
 //! order; tangents and cotangents matching their argument; no written buffer overlapping any
 //! other buffer of the call.
 
-use crate::dims::{DimExpr, SizeBindings};
+use crate::dims::DimExpr;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::manifest::{ArgDesc, ArgKind, KernelDesc, Mode, Order};
 use crate::tensor::{ArgRef, DEVICE_CPU};
-use std::collections::BTreeMap;
+use smallvec::SmallVec;
 
 /// The outcome of a successful validation.
 #[derive(Debug, Clone)]
-pub struct Bound {
-    /// Value of every named size.
-    pub sizes: SizeBindings,
+pub struct Bound<'k> {
+    /// Value of every named size, in binding order.
+    pub sizes: Sizes<'k>,
     /// Element count of every argument (1 for scalars and sizes).
-    pub numel: Vec<usize>,
+    pub numel: SmallVec<[usize; 8]>,
+}
+
+/// Named sizes bound for one call, borrowed from the kernel's manifest (no allocation per name).
+pub type Sizes<'k> = SmallVec<[(&'k str, i64, Origin); 4]>;
+
+/// Where a named size got its value, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The `size` argument at this index.
+    SizeArg(usize),
+    /// Dim `dim` of the argument at index `arg`.
+    Dim {
+        /// Argument index.
+        arg: usize,
+        /// Dim index.
+        dim: usize,
+    },
+}
+
+impl Bound<'_> {
+    /// The value of the named size `name`.
+    pub fn size(&self, name: &str) -> Option<i64> {
+        lookup(&self.sizes, name)
+    }
+}
+
+fn lookup(sizes: &Sizes<'_>, name: &str) -> Option<i64> {
+    sizes
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, v, _)| *v)
+}
+
+fn origin_text(kernel: &KernelDesc, o: Origin) -> String {
+    match o {
+        Origin::SizeArg(i) => format!("size argument `{}`", kernel.args[i].name),
+        Origin::Dim { arg, dim } => format!("dim {dim} of `{}`", kernel.args[arg].name),
+    }
 }
 
 /// The extra buffers of a derivative call, by argument index (`None`: not given).
@@ -30,16 +68,20 @@ pub(crate) struct Shadows<'s, 'a> {
 }
 
 /// Validates `args` for calling `kernel` in `mode` with no derivative buffers.
-pub fn validate_call(kernel: &KernelDesc, mode: Mode, args: &[ArgRef<'_>]) -> Result<Bound> {
+pub fn validate_call<'k>(
+    kernel: &'k KernelDesc,
+    mode: Mode,
+    args: &[ArgRef<'_>],
+) -> Result<Bound<'k>> {
     validate(kernel, mode, args, None)
 }
 
-pub(crate) fn validate(
-    kernel: &KernelDesc,
+pub(crate) fn validate<'k>(
+    kernel: &'k KernelDesc,
     mode: Mode,
     args: &[ArgRef<'_>],
     shadows: Option<Shadows<'_, '_>>,
-) -> Result<Bound> {
+) -> Result<Bound<'k>> {
     let k = &kernel.name;
     if args.len() != kernel.args.len() {
         return Err(Error::ArgCount {
@@ -53,11 +95,16 @@ pub(crate) fn validate(
     for (desc, arg) in kernel.args.iter().zip(args) {
         check_header(kernel, desc, arg, "argument")?;
     }
-    let (sizes, origin) = bind_sizes(kernel, args)?;
-    let mut numel = Vec::with_capacity(args.len());
+    let sizes = bind_sizes(kernel, args)?;
+    let mut numel: SmallVec<[usize; 8]> = SmallVec::new();
     for (desc, arg) in kernel.args.iter().zip(args) {
-        check_shape(kernel, desc, arg, &sizes, &origin, "argument")?;
-        let n = arg.numel().unwrap_or(0);
+        check_shape(kernel, desc, arg, &sizes, "argument")?;
+        let n = arg.numel().ok_or_else(|| Error::Shape {
+            kernel: k.clone(),
+            arg: desc.name.clone(),
+            role: "argument",
+            message: format!("the element count of shape {:?} overflows", arg.shape),
+        })?;
         if arg.data.is_null() && (desc.kind != ArgKind::Array || n > 0) {
             return Err(Error::Null {
                 kernel: k.clone(),
@@ -69,15 +116,10 @@ pub(crate) fn validate(
         numel.push(n);
     }
 
-    let mut buffers: Vec<Buffer> = Vec::new();
+    let mut buffers: SmallVec<[Buffer; 8]> = SmallVec::new();
     for (i, (desc, arg)) in kernel.args.iter().zip(args).enumerate() {
         let written = mode != Mode::Vjp && desc.kind == ArgKind::Array && desc.is_output();
-        buffers.push(Buffer::new(
-            arg,
-            numel[i],
-            written,
-            format!("argument `{}`", desc.name),
-        ));
+        buffers.push(Buffer::new(arg, numel[i], written, "argument", i));
     }
 
     if let Some(sh) = shadows {
@@ -131,7 +173,7 @@ pub(crate) fn validate(
                     });
                 }
                 check_header(kernel, desc, t, role)?;
-                check_shape(kernel, desc, t, &sizes, &origin, role)?;
+                check_shape(kernel, desc, t, &sizes, role)?;
                 if t.data.is_null() && numel[i] > 0 {
                     return Err(Error::Null {
                         kernel: k.clone(),
@@ -140,16 +182,11 @@ pub(crate) fn validate(
                     });
                 }
                 check_layout(kernel, desc, t, role)?;
-                buffers.push(Buffer::new(
-                    t,
-                    numel[i],
-                    written,
-                    format!("{role} `{}`", desc.name),
-                ));
+                buffers.push(Buffer::new(t, numel[i], written, role, i));
             }
         }
     }
-    check_aliasing(k, &buffers)?;
+    check_aliasing(kernel, &buffers)?;
     Ok(Bound { sizes, numel })
 }
 
@@ -217,14 +254,9 @@ fn shape_text(desc: &ArgDesc) -> String {
 }
 
 /// Binds every named size: from `size` arguments first, then from bare-name array dims.
-/// Returns the bindings and, per name, where the value came from (for messages).
-fn bind_sizes(
-    kernel: &KernelDesc,
-    args: &[ArgRef<'_>],
-) -> Result<(SizeBindings, BTreeMap<String, String>)> {
-    let mut sizes = SizeBindings::new();
-    let mut origin = BTreeMap::new();
-    for (desc, arg) in kernel.args.iter().zip(args) {
+fn bind_sizes<'k>(kernel: &'k KernelDesc, args: &[ArgRef<'_>]) -> Result<Sizes<'k>> {
+    let mut sizes: Sizes<'k> = SmallVec::new();
+    for (i, (desc, arg)) in kernel.args.iter().zip(args).enumerate() {
         if desc.kind != ArgKind::Size {
             continue;
         }
@@ -250,28 +282,25 @@ fn bind_sizes(
                 message: format!("a size must not be negative, got {v}"),
             });
         }
-        sizes.insert(desc.name.clone(), v);
-        origin.insert(desc.name.clone(), format!("size argument `{}`", desc.name));
+        sizes.push((desc.name.as_str(), v, Origin::SizeArg(i)));
     }
-    for (desc, arg) in kernel.args.iter().zip(args) {
+    for (i, (desc, arg)) in kernel.args.iter().zip(args).enumerate() {
         for (d, dim) in desc.shape.iter().enumerate() {
             if let Some(name) = dim.as_name() {
-                if !sizes.contains_key(name) {
-                    sizes.insert(name.to_string(), arg.shape[d]);
-                    origin.insert(name.to_string(), format!("dim {d} of `{}`", desc.name));
+                if lookup(&sizes, name).is_none() {
+                    sizes.push((name, arg.shape[d], Origin::Dim { arg: i, dim: d }));
                 }
             }
         }
     }
-    Ok((sizes, origin))
+    Ok(sizes)
 }
 
 fn check_shape(
     kernel: &KernelDesc,
     desc: &ArgDesc,
     arg: &ArgRef<'_>,
-    sizes: &SizeBindings,
-    origin: &BTreeMap<String, String>,
+    sizes: &Sizes<'_>,
     role: &'static str,
 ) -> Result<()> {
     for (d, dim) in desc.shape.iter().enumerate() {
@@ -286,13 +315,19 @@ fn check_shape(
             return Err(err(format!("dim {d} is negative ({got})")));
         }
         let expected = dim
-            .eval(sizes)
+            .eval_with(&|n| lookup(sizes, n))
             .ok_or_else(|| err(format!("dim {d} (`{dim}`) cannot be evaluated")))?;
         if expected != got {
             let from: Vec<String> = dim
                 .names()
                 .iter()
-                .map(|n| format!("{n} = {} from {}", sizes[*n], origin[*n]))
+                .map(|n| {
+                    let (_, v, o) = sizes
+                        .iter()
+                        .find(|(m, _, _)| m == n)
+                        .expect("evaluated, so bound");
+                    format!("{n} = {v} from {}", origin_text(kernel, *o))
+                })
                 .collect();
             let why = if from.is_empty() {
                 String::new()
@@ -302,7 +337,7 @@ fn check_shape(
             let values: Vec<i64> = desc
                 .shape
                 .iter()
-                .map(|x| x.eval(sizes).unwrap_or(-1))
+                .map(|x| x.eval_with(&|n| lookup(sizes, n)).unwrap_or(-1))
                 .collect();
             if desc.shape.iter().all(|x| matches!(x, DimExpr::Fixed(_))) {
                 return Err(err(format!(
@@ -340,7 +375,37 @@ fn check_layout(
     arg: &ArgRef<'_>,
     role: &'static str,
 ) -> Result<()> {
-    if arg.shape.is_empty() {
+    // Rank 0 and empty arrays have no layout; NULL strides mean row-major (DLPack).
+    if arg.shape.is_empty() || arg.shape.contains(&0) {
+        return Ok(());
+    }
+    let order = match (arg.strides, kernel.order) {
+        // Row-major is what the kernel wants, or every dim but one has extent 1.
+        (None, Order::C) => return Ok(()),
+        (None, Order::F) if arg.shape.iter().filter(|&&n| n != 1).count() <= 1 => return Ok(()),
+        _ => kernel.order,
+    };
+    // Strides of dims with extent 1 do not matter.
+    let contiguous = match arg.strides {
+        Some(given) => {
+            let mut expect = 1i64;
+            let mut ok = true;
+            let mut visit = |d: usize| {
+                let n = arg.shape[d];
+                if n != 1 && given[d] != expect {
+                    ok = false;
+                }
+                expect = expect.saturating_mul(n.max(1));
+            };
+            match order {
+                Order::C => (0..arg.shape.len()).rev().for_each(&mut visit),
+                Order::F => (0..arg.shape.len()).for_each(&mut visit),
+            }
+            ok
+        }
+        None => false,
+    };
+    if contiguous {
         return Ok(());
     }
     let given = match arg.strides {
@@ -348,18 +413,6 @@ fn check_layout(
         None => contiguous_strides(arg.shape, Order::C),
     };
     let want = contiguous_strides(arg.shape, kernel.order);
-    // Strides of dims with extent 1 do not matter; an empty array has no layout.
-    if arg.shape.contains(&0) {
-        return Ok(());
-    }
-    let ok = arg
-        .shape
-        .iter()
-        .zip(given.iter().zip(&want))
-        .all(|(&n, (g, w))| n == 1 || g == w);
-    if ok {
-        return Ok(());
-    }
     let order = match kernel.order {
         Order::C => "row-major (C)",
         Order::F => "column-major (Fortran)",
@@ -379,23 +432,35 @@ struct Buffer {
     start: usize,
     end: usize,
     written: bool,
-    label: String,
+    arg: u32,
+    role: &'static str,
 }
 
 impl Buffer {
-    fn new(arg: &ArgRef<'_>, numel: usize, written: bool, label: String) -> Buffer {
+    fn new(
+        arg: &ArgRef<'_>,
+        numel: usize,
+        written: bool,
+        role: &'static str,
+        index: usize,
+    ) -> Buffer {
         let start = arg.data as usize;
         let size = arg.dtype.map(DType::size).unwrap_or(1);
         Buffer {
             start,
             end: start.saturating_add(numel.saturating_mul(size)),
             written,
-            label,
+            role,
+            arg: index as u32,
         }
+    }
+
+    fn label(&self, kernel: &KernelDesc) -> String {
+        format!("{} `{}`", self.role, kernel.args[self.arg as usize].name)
     }
 }
 
-fn check_aliasing(kernel: &str, buffers: &[Buffer]) -> Result<()> {
+fn check_aliasing(kernel: &KernelDesc, buffers: &[Buffer]) -> Result<()> {
     for (i, w) in buffers.iter().enumerate() {
         if !w.written || w.start == w.end {
             continue;
@@ -406,9 +471,9 @@ fn check_aliasing(kernel: &str, buffers: &[Buffer]) -> Result<()> {
             }
             if w.start < o.end && o.start < w.end {
                 return Err(Error::Alias {
-                    kernel: kernel.to_string(),
-                    written: w.label.clone(),
-                    other: o.label.clone(),
+                    kernel: kernel.name.clone(),
+                    written: w.label(kernel),
+                    other: o.label(kernel),
                 });
             }
         }
@@ -452,9 +517,9 @@ mod tests {
             ArgRef::array(&mut y, &[2]),
         ];
         let b = validate_call(&k, Mode::Primal, &args).unwrap();
-        assert_eq!(b.sizes["n"], 2);
-        assert_eq!(b.sizes["m"], 3);
-        assert_eq!(b.numel, vec![1, 6, 3, 2]);
+        assert_eq!(b.size("n"), Some(2));
+        assert_eq!(b.size("m"), Some(3));
+        assert_eq!(b.numel.as_slice(), &[1, 6, 3, 2]);
     }
 
     #[test]
