@@ -18,6 +18,12 @@ struct Record {
 
 /// Runs CI; returns whether it passed. Prints the summary line last.
 pub fn run() -> bool {
+    run_filtered(None)
+}
+
+/// Runs CI, or with `only`, just the steps whose name contains it (without setup): for working
+/// on one step. Returns whether it passed.
+pub fn run_filtered(only: Option<&str>) -> bool {
     let start = Instant::now();
     // Tests that need Enzyme must fail, not skip, in CI. SIMGRAD_ENZYME_PLUGIN, when set, is
     // passed through unchanged to every step.
@@ -31,6 +37,13 @@ pub fn run() -> bool {
         Ok(Outcome::Passed)
     })];
     all.extend(steps::registry());
+    if let Some(pat) = only {
+        all.retain(|s| s.name.contains(pat));
+        if all.is_empty() {
+            println!("no CI step matches `{pat}`");
+            return false;
+        }
+    }
 
     let mut totals = Counts::default();
     let mut records = Vec::new();

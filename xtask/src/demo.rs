@@ -42,6 +42,13 @@ pub fn steps() -> Vec<DemoStep> {
                     its JVP and VJP next to the analytic derivative",
             run: crate::examples::c_seed_example,
         },
+        DemoStep {
+            title: "inverse problem through a Fortran solver",
+            about: "recover the diffusion coefficient field of a Fortran advection-diffusion \
+                    solver from noisy observations with PyTorch's L-BFGS; the gradients are \
+                    Enzyme's reverse mode of the flang-compiled solver",
+            run: crate::examples::fortran_inverse_problem,
+        },
     ]
 }
 

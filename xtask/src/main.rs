@@ -7,6 +7,9 @@
 //! cargo xtask ci               setup, then every CI step; ends with `N passed, N failed, N skipped`
 //! cargo xtask codegen [--check]  generate (or check) the C header with cbindgen
 //! cargo xtask smoke            only the Enzyme smoke test
+//! cargo xtask install [PREFIX] build libsimgrad and lay out an install tree (default target/simgrad-install)
+//! cargo xtask miri             the tests that need no kernel library, under Miri (nightly)
+//! cargo xtask fuzz [--seconds N] [TARGET...]  the cargo-fuzz targets of fuzz/ (nightly)
 //! ```
 
 // xtask shares simgrad-build's toolchain discovery without depending on the crate, so that it
@@ -18,8 +21,11 @@ mod toolchain;
 mod ci;
 mod codegen;
 mod demo;
+mod dist;
 mod doctor;
 mod examples;
+mod fuzz;
+mod miri;
 mod setup;
 mod smoke;
 mod steps;
@@ -34,8 +40,16 @@ tasks:
   doctor             report every tool with path and version; fail naming the fix
   demo               setup, then show the pipeline working end to end
   ci                 setup, then all CI steps; last line `N passed, N failed, N skipped`
+  ci --only TEXT     only the CI steps whose name contains TEXT (no setup unless it matches)
   codegen [--check]  generate include/simgrad.h with cbindgen (--check: fail if stale)
   smoke              only the Enzyme smoke test
+  install [PREFIX]   build libsimgrad and the CLI, then lay out an install tree (header, libraries,
+                     CMake package, pkg-config file, Fortran module; default target/simgrad-install)
+  miri               simgrad-core's unit tests and the C API tests that need no kernel library,
+                     under Miri (nightly; adds the miri and rust-src components when missing)
+  fuzz [--seconds N] [manifest|validate]...
+                     run the cargo-fuzz targets of fuzz/, N seconds each (default 60; nightly;
+                     installs cargo-fuzz when missing); a crash is kept in fuzz/artifacts/
 
 environment:
   SIMGRAD_ENZYME_PLUGIN  use this Enzyme plugin (LLVMEnzyme-19.so) instead of building one
@@ -51,8 +65,24 @@ fn main() -> ExitCode {
         ["doctor"] => doctor::run(),
         ["demo"] => demo::run(),
         ["smoke"] => util::section("Enzyme smoke test", smoke::run),
+        ["install"] => examples::install_tree().map(|p| println!("installed into {}", p.display())),
+        ["install", prefix] => examples::install_tree().and_then(|_| {
+            let root = util::workspace_root();
+            dist::install(&root, &root.join(prefix), "dev")?;
+            println!("installed into {prefix}");
+            Ok(())
+        }),
+        ["miri"] => util::section("Miri", miri::run),
+        ["fuzz", rest @ ..] => fuzz::run(rest),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
+        ["ci", "--only", pat] => {
+            return if ci::run_filtered(Some(pat)) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         ["ci"] => {
             return if ci::run() {
                 ExitCode::SUCCESS

@@ -152,7 +152,24 @@ pub fn extra_steps() -> Vec<Step> {
             },
         )
         .needs_enzyme(),
+        Step::new(
+            "examples-fortran: module, gradcheck (gfortran, flang), C caller, pkg-config",
+            |_| {
+                crate::examples::fortran_examples()?;
+                Ok(Outcome::Passed)
+            },
+        )
+        .needs_enzyme(),
+        Step::new("examples-fortran: inverse problem from PyTorch", |_| {
+            crate::examples::fortran_inverse_problem()?;
+            Ok(Outcome::Passed)
+        })
+        .needs_enzyme(),
         Step::new("Python tests (pytest)", pytest),
+        Step::new(
+            "Miri: simgrad-core unit tests, C API tests without dlopen",
+            |_| crate::miri::ci_step(),
+        ),
     ]
 }
 
@@ -174,6 +191,7 @@ fn pytest(cx: &Ctx) -> Result<Outcome> {
     let candidates = [
         "crates/simgrad-python/tests",
         "examples-python",
+        "examples-fortran/tests",
         "tests/python",
     ];
     let dirs: Vec<&str> = candidates
