@@ -43,6 +43,13 @@ pub fn steps() -> Vec<DemoStep> {
             run: crate::examples::c_seed_example,
         },
         DemoStep {
+            title: "Python: NumPy and PyTorch",
+            about: "the classic ctypes example done with simgrad (forward mode of the seed \
+                    kernel from NumPy), then a PyTorch training loop whose model runs a compiled \
+                    Fortran heat solver, loss.backward() going through Enzyme's reverse mode",
+            run: crate::examples::python_demo,
+        },
+        DemoStep {
             title: "inverse problem through a Fortran solver",
             about: "recover the diffusion coefficient field of a Fortran advection-diffusion \
                     solver from noisy observations with PyTorch's L-BFGS; the gradients are \

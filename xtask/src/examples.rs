@@ -177,3 +177,25 @@ pub fn fortran_inverse_problem() -> Result<()> {
     println!("plot written to {}", png.display());
     Ok(())
 }
+
+/// The Python part of the demo: the classic ctypes example done with simgrad (forward mode of
+/// the 100-element seed kernel), then a PyTorch training loop with the compiled simulation
+/// inside the model (gradients from Enzyme's reverse mode).
+pub fn python_demo() -> Result<()> {
+    let root = workspace_root();
+    let lib_dir = build_libsimgrad()?;
+    for script in [
+        "examples-python/seed_forward_mode.py",
+        "examples-python/torch_fit_diffusivity.py",
+    ] {
+        println!("\n--- {script}");
+        run_inherit(
+            python()
+                .current_dir(&root)
+                .env("SIMGRAD_LIBRARY", lib_dir.join("libsimgrad.so"))
+                .arg(script),
+        )
+        .with_context(|| format!("running {script}"))?;
+    }
+    Ok(())
+}

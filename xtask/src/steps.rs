@@ -210,8 +210,11 @@ fn pytest(cx: &Ctx) -> Result<Outcome> {
             cx.python.display()
         );
     }
+    // The Python package loads libsimgrad through ctypes: build it and point the package at it.
+    let lib_dir = crate::examples::build_libsimgrad()?;
     let mut cmd = Command::new(&cx.python);
     cmd.current_dir(&cx.root)
+        .env("SIMGRAD_LIBRARY", lib_dir.join("libsimgrad.so"))
         .args(["-m", "pytest", "-rs", "-p", "no:cacheprovider"])
         .args(&dirs);
     run_counted(&mut cmd, parse_pytest)
