@@ -10,6 +10,7 @@
 //! cargo xtask install [PREFIX] build libsimgrad and lay out an install tree (default target/simgrad-install)
 //! cargo xtask miri             the tests that need no kernel library, under Miri (nightly)
 //! cargo xtask fuzz [--seconds N] [TARGET...]  the cargo-fuzz targets of fuzz/ (nightly)
+//! cargo xtask bench [--quick]  speed against the alternatives → docs/benchmarks.md
 //! ```
 
 // xtask shares simgrad-build's toolchain discovery without depending on the crate, so that it
@@ -18,6 +19,7 @@
 #[path = "../../crates/simgrad-build/src/toolchain.rs"]
 mod toolchain;
 
+mod bench;
 mod ci;
 mod codegen;
 mod demo;
@@ -50,6 +52,9 @@ tasks:
   fuzz [--seconds N] [manifest|validate]...
                      run the cargo-fuzz targets of fuzz/, N seconds each (default 60; nightly;
                      installs cargo-fuzz when missing); a crash is kept in fuzz/artifacts/
+  bench [--quick] [--only NAME...]
+                     measure simgrad against its baselines in the same run (interleaved) and write
+                     docs/benchmarks.md and target/bench/results.json (--quick: few repetitions)
 
 environment:
   SIMGRAD_ENZYME_PLUGIN  use this Enzyme plugin (LLVMEnzyme-19.so) instead of building one
@@ -74,6 +79,7 @@ fn main() -> ExitCode {
         }),
         ["miri"] => util::section("Miri", miri::run),
         ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["bench", rest @ ..] => bench::run(rest),
         ["codegen"] => codegen::run(false),
         ["codegen", "--check"] => codegen::run(true),
         ["ci", "--only", pat] => {

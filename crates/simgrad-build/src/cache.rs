@@ -167,8 +167,11 @@ pub fn build_spec_file(path: &Path, opts: &BuildOptions) -> Result<BuildOutput, 
             h.update(&bytes);
         }
     }
-    let key = hex(&h.finalize())[..32].to_string();
+    // The file name is part of the entry: two specs that differ only in `[build].name` must not
+    // share an entry whose library carries the other's name.
     let lib_file = format!("lib{}.so", spec.library_name());
+    h.update(lib_file.as_bytes());
+    let key = hex(&h.finalize())[..32].to_string();
 
     let root = cache_root.join("builds");
     fs::create_dir_all(&root).map_err(|e| BuildError::Cache {

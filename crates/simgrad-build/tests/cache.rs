@@ -109,3 +109,27 @@ fn an_unusable_cache_directory_is_a_clear_error() {
         "{msg}"
     );
 }
+
+#[test]
+fn specs_differing_only_in_the_library_name_get_their_own_entries() {
+    if !have_enzyme() {
+        return;
+    }
+    let spec = spec_dir();
+    let cache = tempfile::tempdir().unwrap();
+    let path = spec.path().join("simgrad.toml");
+    let a = build_spec_file(&path, &opts(cache.path())).unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("name = \"sq\"", "name = \"square\"");
+    std::fs::write(&path, text).unwrap();
+    let b = build_spec_file(&path, &opts(cache.path())).unwrap();
+    assert!(!b.cache_hit);
+    assert_ne!(a.key, b.key);
+    assert!(a.library.ends_with("libsq.so"), "{}", a.library.display());
+    assert!(
+        b.library.ends_with("libsquare.so"),
+        "{}",
+        b.library.display()
+    );
+}

@@ -70,9 +70,15 @@ fn bench(c: &mut Criterion) {
     let core_lib = simgrad_core::Library::open(&built.library).unwrap();
     let core_kernel = core_lib.kernel("seed_n").unwrap();
     let mut group = c.benchmark_group("seed_primal");
+    // Criterion's group settings win over its command-line flags, so the run length comes from
+    // SIMGRAD_BENCH_SECONDS (measurement seconds per variant; `cargo xtask bench --quick` lowers it).
+    let secs: f64 = std::env::var("SIMGRAD_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
     group
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_secs_f64(secs * 0.3))
+        .measurement_time(Duration::from_secs_f64(secs))
         .sample_size(30);
     for n in [1i64, 100, 10_000, 1_000_000] {
         let mut x: Vec<f64> = (0..n).map(|i| 1.0 + (i % 97) as f64 * 0.31).collect();
