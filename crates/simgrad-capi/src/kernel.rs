@@ -86,11 +86,11 @@ impl simgrad_kernel {
         &'a self,
         list: &'a [simgrad_tensor],
         param: &'static str,
-    ) -> FfiResult<SmallVec<[ArgRef<'a>; 8]>> {
+        out: &mut SmallVec<[ArgRef<'a>; 8]>,
+    ) -> FfiResult<()> {
         let desc = &self.kernel().desc().args;
-        // A plain loop: `collect` into a `Result<SmallVec>` moved every element twice, which
-        // showed up in the call-overhead benchmark.
-        let mut out = SmallVec::with_capacity(list.len());
+        // Filled in place: returning the list inside a `Result` moved it (448 bytes and more)
+        // several times, which the call-overhead benchmark showed.
         for (index, t) in list.iter().enumerate() {
             let arg_name = desc.get(index).map(|a| a.name.as_str());
             out.push(t.as_arg_ref(Site {
@@ -99,7 +99,7 @@ impl simgrad_kernel {
                 arg_name,
             })?);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Converts an optional list of `nargs` tangents or cotangents: a NULL list means every entry
@@ -294,7 +294,9 @@ pub unsafe extern "C" fn simgrad_kernel_call(
     ffi_boundary!("simgrad_kernel_call", status {
         let k = simgrad_kernel::borrow(kernel, "kernel")?;
         let args = slice_arg(args, nargs, "args", "nargs")?;
-        let args = k.args(args, "args")?;
+        let mut list = SmallVec::new();
+        k.args(args, "args", &mut list)?;
+        let args = list;
         k.kernel().call(&args)?;
         Ok(())
     })
@@ -319,7 +321,9 @@ pub unsafe extern "C" fn simgrad_kernel_jvp(
     ffi_boundary!("simgrad_kernel_jvp", status {
         let k = simgrad_kernel::borrow(kernel, "kernel")?;
         let args = slice_arg(args, nargs, "args", "nargs")?;
-        let args = k.args(args, "args")?;
+        let mut list = SmallVec::new();
+        k.args(args, "args", &mut list)?;
+        let args = list;
         let tin = k.shadows(tangents_in, nargs, "tangents_in")?;
         let tout = k.shadows(tangents_out, nargs, "tangents_out")?;
         k.kernel().jvp(&args, &tin, &tout)?;
@@ -353,7 +357,9 @@ pub unsafe extern "C" fn simgrad_kernel_vjp(
             )));
         }
         let args = slice_arg(args, nargs, "args", "nargs")?;
-        let args = k.args(args, "args")?;
+        let mut list = SmallVec::new();
+        k.args(args, "args", &mut list)?;
+        let args = list;
         let cin = k.shadows(cotangents_in, nargs, "cotangents_in")?;
         let cout = k.shadows(cotangents_out, nargs, "cotangents_out")?;
         let opts = VjpOptions {
