@@ -54,7 +54,7 @@ pub fn verdict(kernel: &Kernel) -> Verdict {
                 Ok(results) => {
                     for r in results {
                         v.comparisons += 1;
-                        if !(r.error <= v.worst) {
+                        if r.error.is_nan() || r.error > v.worst {
                             v.worst = if r.error.is_nan() {
                                 f64::INFINITY
                             } else {

@@ -1,7 +1,7 @@
 //! Turning Enzyme's failures into one readable error: which kernel, what construct, what to try.
 
 use crate::error::BuildError;
-use crate::spec::{KernelSpec, Language};
+use crate::spec::KernelSpec;
 
 struct Known {
     needle: &'static str,
@@ -13,12 +13,12 @@ const KNOWN: &[Known] = &[
     Known {
         needle: "Cannot deduce type of copy",
         summary: "a memory copy whose element type Enzyme cannot deduce (typical of Fortran whole-array assignments such as `u = u0`)",
-        hint: "for Fortran sources the default pipelines pass `-enzyme-loose-types`; with a strict pipeline, copy element by element in a loop, or build with `--pipeline O2`",
+        hint: "for Fortran sources the default pipelines pass `-enzyme-loose-types`; in C or C++, copy element by element in a loop so the element type is visible; the `O2-loose` pipeline applies loose types to every language but can give silently wrong derivatives (docs/pipeline.md), so use it only with verification",
     },
     Known {
         needle: "Cannot deduce type",
         summary: "Enzyme cannot deduce the type of a value it must differentiate",
-        hint: "give the value a concrete floating-point type in the source, or try a pipeline with `-enzyme-loose-types` (`--pipeline O2`)",
+        hint: "give the value a concrete floating-point type in the source (a typed loop instead of memcpy/memset of raw bytes); `--pipeline O2-loose` guesses types instead but can give silently wrong derivatives (docs/pipeline.md), so use it only with verification",
     },
     Known {
         needle: "Erased value with a use",
@@ -84,17 +84,49 @@ pub fn explain(kernels: &[KernelSpec], command: &str, stderr: &str) -> BuildErro
     if hint.is_none() && crashed {
         hint = Some("try another pipeline (`--pipeline O1`, `O2-novec`); if every pipeline crashes, please report the kernel".into());
     }
-    if hint.is_none() && kernels.iter().any(|k| k.language == Language::Fortran) {
+    if hint.is_none() && stderr.contains("_Fortran") {
         hint = Some(
             "Fortran kernels need optimisation before Enzyme (flang calls its runtime at -O0)"
                 .into(),
         );
     }
-    // The kernel: whose adapter or symbol the message mentions.
-    let kernel = kernels
+    // The kernel: the first one named on a diagnostic line (not in an IR dump, which mentions
+    // every function of the module), by its adapter or its symbol; else anywhere in the output.
+    let diagnostic: Vec<&str> = lines
         .iter()
-        .find(|k| stderr.contains(&format!("simgrad_adapt_{}", k.desc.name)))
-        .or_else(|| kernels.iter().find(|k| stderr.contains(&k.desc.symbol)))
+        .copied()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(l.starts_with(' ')
+                || l.starts_with('\t')
+                || t.starts_with("define")
+                || t.starts_with("declare")
+                || t.starts_with('%')
+                || t.starts_with('!')
+                || t.starts_with('}')
+                || t.starts_with("attributes"))
+        })
+        .collect();
+    let mentions = |text: &str, k: &KernelSpec| {
+        text.contains(&format!("simgrad_adapt_{}", k.desc.name))
+            || text.contains(&format!("preprocess_{}", k.desc.symbol))
+            || contains_word(text, &k.desc.symbol)
+    };
+    let kernel = diagnostic
+        .iter()
+        .find_map(|l| kernels.iter().find(|k| mentions(l, k)))
+        .or_else(|| {
+            // Earliest mention in the whole output.
+            kernels
+                .iter()
+                .filter_map(|k| {
+                    let a = stderr.find(&format!("simgrad_adapt_{}", k.desc.name));
+                    let b = find_word(stderr, &k.desc.symbol);
+                    a.into_iter().chain(b).min().map(|p| (p, k))
+                })
+                .min_by_key(|(p, _)| *p)
+                .map(|(_, k)| k)
+        })
         .or(if kernels.len() == 1 {
             kernels.first()
         } else {
@@ -136,6 +168,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn blames_the_kernel_named_on_a_diagnostic_line_not_in_the_ir_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.c"), "").unwrap();
+        let spec = crate::spec::Spec::parse(
+            "[[kernel]]\nsymbol = \"first\"\nsources = [\"k.c\"]\nargs = [{ name = \"x\", dtype = \"f64\", shape = [1], intent = \"inout\" }]\n\
+             [[kernel]]\nsymbol = \"second\"\nsources = [\"k.c\"]\nargs = [{ name = \"x\", dtype = \"f64\", shape = [1], intent = \"inout\" }]\n",
+            &dir.path().join("simgrad.toml"),
+        )
+        .unwrap();
+        let stderr = "define void @first(ptr %x) {\n  call void @second(ptr %x)\n}\n\
+                      Cannot deduce type of copy in function preprocess_second\n";
+        match explain(&spec.kernels, "opt", stderr) {
+            BuildError::Enzyme { kernel, .. } => assert_eq!(kernel.as_deref(), Some("second")),
+            other => panic!("{other}"),
+        }
+        assert_eq!(find_word("a_first first", "first"), Some(8));
+    }
+
+    #[test]
     fn names_the_callee_and_hints() {
         let e = explain(&[], "opt x", "noise\nNo augmented forward pass found for _FortranAAssign\n declare void @_FortranAAssign(ptr)\n");
         let msg = e.to_string();
@@ -149,4 +200,28 @@ mod tests {
         );
         assert!(e.to_string().contains("enzyme-loose-types"));
     }
+}
+
+/// The first position of `word` in `text` not inside a longer identifier.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(i) = text[from..].find(word) {
+        let start = from + i;
+        let end = start + word.len();
+        let before = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_ident(c));
+        let after = text[end..].chars().next().is_none_or(|c| !is_ident(c));
+        if before && after {
+            return Some(start);
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    find_word(text, word).is_some()
 }

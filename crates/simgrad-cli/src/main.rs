@@ -12,9 +12,9 @@ const HELP: &str = "\
 simgrad — build, inspect and check Enzyme-differentiated kernel libraries
 
 USAGE:
-    simgrad build SPEC [-o DIR] [--pipeline NAME] [--verify] [--force] [--quiet]
+    simgrad build SPEC [-o DIR] [--pipeline NAME] [--no-verify] [--force] [--quiet]
     simgrad inspect LIB [--json] [--manifest FILE]
-    simgrad check LIB [--kernel K]... [--seed S] [--size N] [--fd-tol X] [--dot-tol X] [--manifest FILE]
+    simgrad check LIB [--kernel K]... [--seed S] [--size N]... [--fd-tol X] [--dot-tol X] [--manifest FILE]
 
 COMMANDS:
     build     Compile the kernels of SPEC (a simgrad.toml) through clang/flang + Enzyme into a
@@ -22,13 +22,15 @@ COMMANDS:
               is the last line on stdout.
                 -o DIR           also copy the library into DIR
                 --pipeline NAME  compile pipeline (default: the spec's, else `default`)
-                --verify         gradient-check the library before publishing it; refuse it on failure
+                --no-verify      skip the gradient check that runs before a library is published
+                                 (by default a library whose derivatives fail it is refused;
+                                 the check runs each kernel on random inputs, in this process)
                 --force          rebuild even if the cache has it
     inspect   Print a library's kernels and arguments (--json: the manifest as stored).
     check     Run random gradient checks: JVP against central finite differences, VJP against
               JVP by the dot-product test. Prints the worst relative error per kernel and mode;
               exits 1 when any is above tolerance (defaults: f64 1e-6 / 1e-9, f32 2e-2 / 1e-3).
-                --size N         value of every named size (default 7)
+                --size N         value of every named size; repeat for several (default 2, 3, 7)
                 --seed S         random seed (default 0)
     --manifest FILE  open a library not built by simgrad with an external manifest file
 
@@ -125,7 +127,13 @@ fn run(argv: Vec<String>) -> Result<ExitCode> {
             let opts = BuildOptions {
                 out_dir: args.value(&["-o", "--out-dir"])?.map(PathBuf::from),
                 pipeline: args.value(&["--pipeline"])?,
-                verify: args.flag("--verify"),
+                // Verification is the default here: it costs milliseconds against a build of
+                // seconds (docs/pipeline.md), and a crash in a user kernel ends only this command.
+                verify: {
+                    let off = args.flag("--no-verify");
+                    let _ = args.flag("--verify");
+                    !off
+                },
                 force: args.flag("--force"),
                 quiet: args.flag("--quiet"),
                 cache_dir: None,
@@ -167,20 +175,26 @@ fn run(argv: Vec<String>) -> Result<ExitCode> {
                         .with_context(|| format!("--seed `{s}` is not an integer"))
                 })
                 .transpose()?;
-            let size = args
-                .value(&["--size"])?
+            let sizes = args
+                .values("--size")?
+                .into_iter()
                 .map(|s| {
                     s.parse::<i64>()
                         .with_context(|| format!("--size `{s}` is not an integer"))
                 })
-                .transpose()?;
+                .collect::<Result<Vec<i64>>>()?;
             let fd = parse_f(args.value(&["--fd-tol"])?, "--fd-tol")?;
             let dot = parse_f(args.value(&["--dot-tol"])?, "--dot-tol")?;
             let path = args.positional("LIB")?;
             let lib = open(&path, manifest)?;
             let opts = CheckOptions {
                 seed: seed.unwrap_or(0),
-                size: size.unwrap_or(7),
+                sizes: if sizes.is_empty() {
+                    vec![2, 3, 7]
+                } else {
+                    sizes
+                },
+                size: 7,
                 fd_tolerance: fd,
                 dot_tolerance: dot,
                 kernels,
