@@ -163,6 +163,30 @@ fn callee_of(line: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The first position of `word` in `text` not inside a longer identifier.
+fn find_word(text: &str, word: &str) -> Option<usize> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut from = 0;
+    while let Some(i) = text[from..].find(word) {
+        let start = from + i;
+        let end = start + word.len();
+        let before = text[..start]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_ident(c));
+        let after = text[end..].chars().next().is_none_or(|c| !is_ident(c));
+        if before && after {
+            return Some(start);
+        }
+        from = start + 1;
+    }
+    None
+}
+
+fn contains_word(text: &str, word: &str) -> bool {
+    find_word(text, word).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,28 +224,4 @@ mod tests {
         );
         assert!(e.to_string().contains("enzyme-loose-types"));
     }
-}
-
-/// The first position of `word` in `text` not inside a longer identifier.
-fn find_word(text: &str, word: &str) -> Option<usize> {
-    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut from = 0;
-    while let Some(i) = text[from..].find(word) {
-        let start = from + i;
-        let end = start + word.len();
-        let before = text[..start]
-            .chars()
-            .next_back()
-            .is_none_or(|c| !is_ident(c));
-        let after = text[end..].chars().next().is_none_or(|c| !is_ident(c));
-        if before && after {
-            return Some(start);
-        }
-        from = start + 1;
-    }
-    None
-}
-
-fn contains_word(text: &str, word: &str) -> bool {
-    find_word(text, word).is_some()
 }

@@ -419,7 +419,7 @@ mod tests {
                         }
                     }
                 }
-                let mutate = rng.next() % 2 == 0;
+                let mutate = rng.next().is_multiple_of(2);
                 let victim = (rng.next() % kernel.args.len() as u64) as usize;
                 let mut shapes: Vec<Vec<i64>> = Vec::new();
                 let mut strides: Vec<Option<Vec<i64>>> = Vec::new();
@@ -476,7 +476,11 @@ mod tests {
                     .map(|i| ArgRef {
                         data: refs_meta[i].0 as *mut std::ffi::c_void,
                         dtype: Ok(refs_meta[i].1),
-                        device_type: if rng.next() % 200 == 0 { 2 } else { DEVICE_CPU },
+                        device_type: if rng.next().is_multiple_of(200) {
+                            2
+                        } else {
+                            DEVICE_CPU
+                        },
                         shape: &shapes[i],
                         strides: strides[i].as_deref(),
                     })
@@ -486,7 +490,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(i, a)| {
-                        (with_shadows && rng.next() % 3 == 0).then(|| ArgRef {
+                        (with_shadows && rng.next().is_multiple_of(3)).then(|| ArgRef {
                             data: (base + 8 * (2000 + 300 * i)) as *mut _,
                             ..*a
                         })
@@ -496,7 +500,7 @@ mod tests {
                     .iter()
                     .enumerate()
                     .map(|(i, a)| {
-                        (with_shadows && rng.next() % 3 == 0).then(|| ArgRef {
+                        (with_shadows && rng.next().is_multiple_of(3)).then(|| ArgRef {
                             data: (base + 8 * (rng.pick(&[2100usize, 3000]) + 300 * i)) as *mut _,
                             ..*a
                         })
