@@ -156,7 +156,7 @@ pub fn run(args: &[&str]) -> Result<()> {
             fmt_duration(r.took),
             if r.crashed {
                 format!(
-                    "FAILED: see fuzz/artifacts/{}/; replay with `cargo +nightly fuzz run {} <file>`",
+                    "FAILED: see fuzz/artifacts/{}/; replay with `cargo +nightly fuzz run -a {} <file>`",
                     r.target, r.target
                 )
             } else {

@@ -26,10 +26,23 @@ pub enum DimExpr {
 /// Values of named sizes for one call.
 pub type SizeBindings = BTreeMap<String, i64>;
 
+/// The most tokens a dim may have. Real dims are short (`3*s + in_f` is 5 tokens); the bound
+/// keeps the recursion of the parser, `Display`, `eval` and `Drop` on a hostile manifest's dims
+/// (100,000 nested parentheses, a million-term sum) far from the end of the stack, which no
+/// panic boundary can catch.
+const MAX_DIM_TOKENS: usize = 512;
+
 impl DimExpr {
-    /// Parses `text` (a name or an expression).
+    /// Parses `text` (a name or an expression of at most 512 tokens).
     pub fn parse(text: &str) -> Result<DimExpr, String> {
         let tokens = tokenize(text)?;
+        if tokens.len() > MAX_DIM_TOKENS {
+            let start: String = text.chars().take(32).collect();
+            return Err(format!(
+                "dim `{start}…` has {} tokens; a dim has at most {MAX_DIM_TOKENS}",
+                tokens.len()
+            ));
+        }
         let mut p = Parser { tokens, pos: 0 };
         let e = p.sum()?;
         if p.pos != p.tokens.len() {

@@ -206,6 +206,9 @@ impl Plan {
             }
             numel.push(n);
             let bytes = n.checked_mul(p.dtype.size())?;
+            if bytes > isize::MAX as usize {
+                return None;
+            }
             spans.push((
                 a.data as usize,
                 (a.data as usize).checked_add(bytes)?,
@@ -387,7 +390,8 @@ mod tests {
         let mut accepted = 0;
         for kernel in kernels() {
             let plan = Plan::new(&kernel);
-            for _ in 0..20_000 {
+            // Miri runs this too (`cargo xtask miri`), a thousand times slower.
+            for _ in 0..if cfg!(miri) { 50 } else { 20_000 } {
                 let mode = rng.pick(&[Mode::Primal, Mode::Jvp, Mode::Vjp]);
                 // A consistent call first: every name gets a value, shapes follow the dims.
                 let mut names = crate::dims::SizeBindings::new();
@@ -536,10 +540,11 @@ mod tests {
                 }
             }
         }
+        let floor = if cfg!(miri) { 10 } else { 5000 };
         assert!(
-            accepted > 5000,
+            accepted > floor,
             "the random calls exercise the accepting path too ({accepted})"
         );
-        eprintln!("{accepted} of 40000 random calls accepted by both");
+        eprintln!("{accepted} random calls accepted by both");
     }
 }

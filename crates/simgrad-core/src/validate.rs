@@ -105,6 +105,20 @@ pub(crate) fn validate<'k>(
             role: "argument",
             message: format!("the element count of shape {:?} overflows", arg.shape),
         })?;
+        // An array larger than the address space cannot exist; its byte size would wrap.
+        if n.checked_mul(desc.dtype.size())
+            .is_none_or(|b| b > isize::MAX as usize)
+        {
+            return Err(Error::Shape {
+                kernel: k.clone(),
+                arg: desc.name.clone(),
+                role: "argument",
+                message: format!(
+                    "shape {:?} of {} is larger than memory can hold",
+                    arg.shape, desc.dtype
+                ),
+            });
+        }
         if arg.data.is_null() && (desc.kind != ArgKind::Array || n > 0) {
             return Err(Error::Null {
                 kernel: k.clone(),
@@ -625,6 +639,34 @@ mod tests {
             ArgRef::array(&mut y, &[2]),
         ]);
         assert!(e.contains("must not be negative"), "{e}");
+
+        // Found by the fuzzer: an element count that fits usize with a byte size that does not.
+        let big = 1i64 << 60;
+        let (shape_big_a, shape_big_x) = ([2, big], [big]);
+        let huge_a = ArgRef {
+            data: a.as_ptr() as *mut _,
+            ..ArgRef::array_in(&a, &shape_big_a)
+        };
+        let huge_x = ArgRef {
+            data: x.as_ptr() as *mut _,
+            ..ArgRef::array_in(&x, &shape_big_x)
+        };
+        let e = validate_call(
+            &k,
+            Mode::Primal,
+            &[
+                ArgRef::scalar(&n),
+                huge_a,
+                huge_x,
+                ArgRef::array(&mut y, &[2]),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("argument `a`") && e.contains("larger than memory can hold"),
+            "{e}"
+        );
 
         let gpu = ArgRef {
             device_type: 2,

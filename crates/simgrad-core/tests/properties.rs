@@ -179,6 +179,27 @@ proptest! {
     }
 }
 
+/// Found while fuzzing: a dim of 100,000 nested parentheses, or a sum of a million terms,
+/// overflowed the stack (an abort no panic boundary catches) while the manifest was parsed. Such
+/// dims are errors now.
+#[test]
+fn hostile_dims_are_errors_not_stack_overflows() {
+    let nested = format!("{}n{}", "(".repeat(100_000), ")".repeat(100_000));
+    let chain = format!("n{}", "+n".repeat(1_000_000));
+    for dim in [nested, chain] {
+        let from = r#"["n"], "intent": "in""#;
+        let text = SAMPLES[0].replacen(from, &from.replace("\"n\"", &format!("\"{dim}\"")), 1);
+        let e = Manifest::from_json(&text, "proptest")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a dim has at most"),
+            "{}",
+            &e[..e.len().min(200)]
+        );
+    }
+}
+
 // ---- validation -------------------------------------------------------------------------------
 
 const BARE: [&str; 2] = ["p", "q"];
