@@ -50,6 +50,12 @@ pub fn steps() -> Vec<DemoStep> {
             run: crate::examples::python_demo,
         },
         DemoStep {
+            title: "LLTM: a PyTorch C++ extension whose backward is Enzyme's",
+            about: "train the LLTM cell (plain C++ forward, built by simgrad; backward from \
+                    Enzyme, not hand-written) for a few steps on random data",
+            run: crate::examples::lltm_demo,
+        },
+        DemoStep {
             title: "inverse problem through a Fortran solver",
             about: "recover the diffusion coefficient field of a Fortran advection-diffusion \
                     solver from noisy observations with PyTorch's L-BFGS; the gradients are \

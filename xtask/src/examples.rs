@@ -199,3 +199,29 @@ pub fn python_demo() -> Result<()> {
     }
     Ok(())
 }
+
+/// The LLTM cell as a PyTorch C++ extension whose backward is Enzyme's: its pytest suite
+/// (outputs and every gradient against the pure-PyTorch LLTM in float64 and float32, gradcheck,
+/// the ahead-of-time, just-in-time and nanobind builds agreeing). Returns pytest's counts.
+pub fn lltm_tests(python: &std::path::Path) -> Result<crate::steps::Outcome> {
+    let root = workspace_root();
+    build_libsimgrad()?;
+    let mut cmd = Command::new(python);
+    cmd.current_dir(root.join("examples-cpp/lltm"))
+        .env("SIMGRAD_LIB_DIR", root.join("target/debug"))
+        .args(["-m", "pytest", "-rs"]);
+    crate::steps::run_counted(&mut cmd, crate::steps::parse_pytest)
+}
+
+/// The LLTM demo: a few training steps on random data, the loss printed as it falls.
+pub fn lltm_demo() -> Result<()> {
+    let root = workspace_root();
+    build_libsimgrad()?;
+    run_inherit(
+        python()
+            .current_dir(&root)
+            .env("SIMGRAD_LIB_DIR", root.join("target/debug"))
+            .arg("examples-cpp/lltm/train_demo.py"),
+    )
+    .context("the LLTM training demo")
+}

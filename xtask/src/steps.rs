@@ -165,6 +165,11 @@ pub fn extra_steps() -> Vec<Step> {
             Ok(Outcome::Passed)
         })
         .needs_enzyme(),
+        Step::new(
+            "examples-cpp: LLTM PyTorch extension (pybind11 AOT/JIT, nanobind) vs pure PyTorch",
+            |cx| crate::examples::lltm_tests(&cx.python),
+        )
+        .needs_enzyme(),
         Step::new("Python tests (pytest)", pytest),
         Step::new(
             "Miri: simgrad-core unit tests, C API tests without dlopen",
