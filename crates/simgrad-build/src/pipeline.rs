@@ -38,6 +38,12 @@ pub const DEFAULT_PIPELINE: &str = "O2-novec";
 
 const LOOSE: &[&str] = &["-enzyme-loose-types"];
 
+/// Enzyme marks the arithmetic of derivatives fast-math by default, which lets LLVM assume no
+/// NaNs or infinities in derivative code; the LLTM example's float JVP came out NaN for
+/// saturated tanh arguments until this was turned off. IEEE semantics cost little, so every
+/// pipeline turns it off.
+const STRICT: &[&str] = &["-enzyme-fast-math=0"];
+
 /// Why the pipelines that run LLVM's loop vectoriser before Enzyme are marked known bad.
 const VECTORISED_BEFORE_ENZYME: &str = "the loop vectoriser runs before Enzyme, and Enzyme's reverse mode of a \
      vectorised loop nest is silently wrong when only the scalar remainder loops run (the corpus's rk2_logistic \
@@ -68,7 +74,7 @@ pub const PIPELINES: &[Pipeline] = &[
             "-fno-unroll-loops",
         ],
         pre_fortran: NOVEC_FORTRAN,
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
@@ -77,7 +83,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -87,7 +93,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-noloopvec",
         pre: &["-O2", "-fno-vectorize"],
         pre_fortran: &["-O2", "-mllvm", "-vectorize-loops=false"],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
@@ -110,7 +116,7 @@ pub const PIPELINES: &[Pipeline] = &[
             "-mllvm",
             "-unroll-threshold=0",
         ],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O3"),
         known_bad: None,
@@ -119,7 +125,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O1",
         pre: &["-O1"],
         pre_fortran: &["-O1"],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: None,
@@ -129,7 +135,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O3",
         pre: &["-O3"],
         pre_fortran: &["-O3"],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O3"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -138,7 +144,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O0",
         pre: &["-O0", "-Xclang", "-disable-O0-optnone"],
         pre_fortran: &["-O0"],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: Some("the JVP of a C++ kernel using std::max/std::min/std::clamp (the corpus's clamp_minmax) is \
@@ -149,7 +155,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-strict",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: &[],
         post: Some("-O2"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -159,7 +165,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-loose",
         pre: O2,
         pre_fortran: O2,
-        enzyme: LOOSE,
+        enzyme: &["-enzyme-loose-types", "-enzyme-fast-math=0"],
         enzyme_fortran: &[],
         post: Some("-O2"),
         known_bad: Some("as O2 (the loop vectoriser runs before Enzyme: rk2_logistic's VJP is wrong for n < 4), and \
@@ -170,7 +176,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-fastmath",
         pre: &["-O2", "-ffast-math"],
         pre_fortran: &["-O2", "-ffast-math"],
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -180,7 +186,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-nopost",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: None,
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -189,7 +195,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-postO3",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &[],
+        enzyme: STRICT,
         enzyme_fortran: LOOSE,
         post: Some("-O3"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -199,7 +205,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-inline",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &["-enzyme-inline=1"],
+        enzyme: &["-enzyme-inline=1", "-enzyme-fast-math=0"],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
@@ -209,7 +215,7 @@ pub const PIPELINES: &[Pipeline] = &[
         name: "O2-nopreopt",
         pre: O2,
         pre_fortran: O2,
-        enzyme: &["-enzyme-preopt=false"],
+        enzyme: &["-enzyme-preopt=false", "-enzyme-fast-math=0"],
         enzyme_fortran: LOOSE,
         post: Some("-O2"),
         known_bad: Some(VECTORISED_BEFORE_ENZYME),
