@@ -13,78 +13,8 @@
 //!   exercised with real index patterns. Corpus kernels wrap or clamp indices, so any integer
 //!   array is valid input.
 
+use simgrad_core::check::{Buf, Rng};
 use simgrad_core::{ArgKind, ArgRef, DType, Intent, Kernel, Mode, Order, VjpOptions, DEVICE_CPU};
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next() >> 11) as f64 / (1u64 << 53) as f64)
-    }
-}
-
-/// A typed, 8-byte aligned buffer.
-#[derive(Clone)]
-struct Buf {
-    dtype: DType,
-    n: usize,
-    words: Vec<u64>,
-}
-
-impl Buf {
-    fn zeros(dtype: DType, n: usize) -> Buf {
-        Buf {
-            dtype,
-            n,
-            words: vec![0; (n * dtype.size()).div_ceil(8).max(1)],
-        }
-    }
-
-    fn get(&self, i: usize) -> f64 {
-        assert!(i < self.n);
-        let p = self.words.as_ptr();
-        // SAFETY: i < n and the buffer holds n elements of dtype.
-        unsafe {
-            match self.dtype {
-                DType::F64 => *p.cast::<f64>().add(i),
-                DType::F32 => f64::from(*p.cast::<f32>().add(i)),
-                DType::I32 => f64::from(*p.cast::<i32>().add(i)),
-                DType::I64 => *p.cast::<i64>().add(i) as f64,
-            }
-        }
-    }
-
-    fn set(&mut self, i: usize, v: f64) {
-        assert!(i < self.n);
-        let p = self.words.as_mut_ptr();
-        // SAFETY: as in `get`.
-        unsafe {
-            match self.dtype {
-                DType::F64 => *p.cast::<f64>().add(i) = v,
-                DType::F32 => *p.cast::<f32>().add(i) = v as f32,
-                DType::I32 => *p.cast::<i32>().add(i) = v as i32,
-                DType::I64 => *p.cast::<i64>().add(i) = v as i64,
-            }
-        }
-    }
-
-    fn fill(&mut self, v: f64) {
-        (0..self.n).for_each(|i| self.set(i, v));
-    }
-
-    fn values(&self) -> Vec<f64> {
-        (0..self.n).map(|i| self.get(i)).collect()
-    }
-}
 
 /// One argument's shape and (for column-major kernels) strides.
 struct Layout {
@@ -139,7 +69,7 @@ impl<'k> Case<'k> {
                     (0..n).for_each(|i| b.set(i, rng.uniform(0.5, 2.0)))
                 }
                 _ if !a.dtype.is_float() && random_ints => {
-                    (0..n).for_each(|i| b.set(i, (rng.next() % size.max(1) as u64) as f64))
+                    (0..n).for_each(|i| b.set(i, (rng.next_u64() % size.max(1) as u64) as f64))
                 }
                 _ => {}
             }

@@ -134,6 +134,22 @@ pub fn enzyme_required() -> bool {
     }
 }
 
+/// For tests that need Enzyme: the toolchain, or `None` after printing why the test is skipped.
+/// When `SIMGRAD_REQUIRE_ENZYME` is set (as `cargo xtask ci` does) a missing toolchain panics
+/// instead, so CI can never pass by skipping.
+pub fn toolchain_or_skip() -> Option<Toolchain> {
+    match Toolchain::discover() {
+        Ok(tc) => Some(tc),
+        Err(e) if enzyme_required() => {
+            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: no Enzyme toolchain: {e}");
+            None
+        }
+    }
+}
+
 /// Everything that can go wrong while discovering the toolchain. Each message names what is
 /// missing or wrong, where it was looked for, and how to fix it.
 #[derive(Debug, thiserror::Error)]

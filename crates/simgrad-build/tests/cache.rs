@@ -2,21 +2,12 @@
 //! Each test uses its own cache root. The multi-process tests (8 concurrent builders, a builder
 //! killed mid-way) drive the `simgrad` binary and live in `crates/simgrad-cli/tests/cache_stress.rs`.
 
-use simgrad_build::toolchain::{enzyme_required, Toolchain};
+use simgrad_build::toolchain::toolchain_or_skip;
 use simgrad_build::{build_spec_file, BuildError, BuildOptions};
 use std::path::Path;
 
 fn have_enzyme() -> bool {
-    match Toolchain::discover() {
-        Ok(_) => true,
-        Err(e) if enzyme_required() => {
-            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no Enzyme toolchain: {e}");
-            false
-        }
-    }
+    toolchain_or_skip().is_some()
 }
 
 /// A small one-kernel spec in a fresh directory.

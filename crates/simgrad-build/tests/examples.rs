@@ -7,7 +7,7 @@
 //! `SIMGRAD_REQUIRE_ENZYME=1` (set by `cargo xtask ci`), which turns the skip into a failure.
 
 use approx::assert_relative_eq;
-use simgrad_build::toolchain::{enzyme_required, Toolchain};
+use simgrad_build::toolchain::toolchain_or_skip;
 use simgrad_build::{build_spec_file, BuildOptions};
 use simgrad_core::{ArgRef, Library, VjpOptions};
 use std::path::{Path, PathBuf};
@@ -21,13 +21,7 @@ fn repo() -> PathBuf {
 fn library() -> Option<&'static Library> {
     static LIB: OnceLock<Option<Library>> = OnceLock::new();
     LIB.get_or_init(|| {
-        if let Err(e) = Toolchain::discover() {
-            if enzyme_required() {
-                panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}");
-            }
-            eprintln!("SKIPPED: no Enzyme toolchain: {e}");
-            return None;
-        }
+        toolchain_or_skip()?;
         let out = build_spec_file(
             &repo().join("examples-c/kernels/simgrad.toml"),
             &BuildOptions {

@@ -3,26 +3,18 @@
 //! killed with SIGKILL mid-build leaves no entry that counts as built and no lock that blocks.
 //! Each test uses its own cache root (`SIMGRAD_CACHE_DIR`).
 
-use simgrad_build::toolchain::{enzyme_required, Toolchain};
+use simgrad_build::toolchain::toolchain_or_skip;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn have_enzyme() -> bool {
-    match Toolchain::discover() {
-        Ok(tc) => {
-            // The children use a private cache root, where no plugin lives: point them at ours.
-            std::env::set_var("SIMGRAD_ENZYME_PLUGIN", tc.enzyme_plugin);
-            true
-        }
-        Err(e) if enzyme_required() => {
-            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no Enzyme toolchain: {e}");
-            false
-        }
-    }
+    let Some(tc) = toolchain_or_skip() else {
+        return false;
+    };
+    // The children use a private cache root, where no plugin lives: point them at ours.
+    std::env::set_var("SIMGRAD_ENZYME_PLUGIN", tc.enzyme_plugin);
+    true
 }
 
 fn spec_dir() -> tempfile::TempDir {

@@ -1,7 +1,7 @@
 //! The `simgrad` command end to end: build, inspect, check (on real Enzyme builds and on a
 //! hand-broken external library), and one-line errors.
 
-use simgrad_build::toolchain::{enzyme_required, Toolchain};
+use simgrad_build::toolchain::toolchain_or_skip;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,16 +24,7 @@ fn text(o: &Output) -> (String, String) {
 }
 
 fn have_enzyme() -> bool {
-    match Toolchain::discover() {
-        Ok(_) => true,
-        Err(e) if enzyme_required() => {
-            panic!("SIMGRAD_REQUIRE_ENZYME is set but the toolchain is unusable: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no Enzyme toolchain: {e}");
-            false
-        }
-    }
+    toolchain_or_skip().is_some()
 }
 
 fn c_compiler() -> &'static str {

@@ -84,10 +84,11 @@ impl std::fmt::Display for CheckResult {
 }
 
 /// SplitMix64: small, seedable, good enough for test inputs.
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -95,22 +96,27 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        let u = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+    /// A float uniform in `[lo, hi)`.
+    pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        let u = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         lo + (hi - lo) * u
     }
 }
 
 /// A typed, 8-byte aligned buffer.
 #[derive(Clone)]
-struct Buf {
-    dtype: DType,
-    n: usize,
-    words: Vec<u64>,
+pub struct Buf {
+    /// Element type.
+    pub dtype: DType,
+    /// Element count.
+    pub n: usize,
+    /// The storage, in 8-byte words (so every dtype is aligned).
+    pub words: Vec<u64>,
 }
 
 impl Buf {
-    fn zeros(dtype: DType, n: usize) -> Buf {
+    /// `n` zeroed elements of `dtype`.
+    pub fn zeros(dtype: DType, n: usize) -> Buf {
         Buf {
             dtype,
             n,
@@ -118,7 +124,9 @@ impl Buf {
         }
     }
 
-    fn get(&self, i: usize) -> f64 {
+    /// Element `i` as f64.
+    pub fn get(&self, i: usize) -> f64 {
+        assert!(i < self.n, "index {i} out of {}", self.n);
         let p = self.words.as_ptr();
         // SAFETY: i < n and the buffer holds n elements of dtype.
         unsafe {
@@ -131,7 +139,9 @@ impl Buf {
         }
     }
 
-    fn set(&mut self, i: usize, v: f64) {
+    /// Sets element `i` (converted to the dtype).
+    pub fn set(&mut self, i: usize, v: f64) {
+        assert!(i < self.n, "index {i} out of {}", self.n);
         let p = self.words.as_mut_ptr();
         // SAFETY: as in `get`.
         unsafe {
@@ -144,7 +154,18 @@ impl Buf {
         }
     }
 
-    fn checksum(&self) -> u64 {
+    /// Sets every element to `v`.
+    pub fn fill(&mut self, v: f64) {
+        (0..self.n).for_each(|i| self.set(i, v));
+    }
+
+    /// Every element as f64.
+    pub fn values(&self) -> Vec<f64> {
+        (0..self.n).map(|i| self.get(i)).collect()
+    }
+
+    /// An FNV-1a hash of the bytes, for before/after comparisons.
+    pub fn checksum(&self) -> u64 {
         self.words.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, w| {
             (h ^ w).wrapping_mul(0x100_0000_01b3)
         })

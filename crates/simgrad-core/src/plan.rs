@@ -364,17 +364,19 @@ mod tests {
         Manifest::from_json(text, "t").unwrap().kernels
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
+    use crate::check::Rng;
+
+    trait Pick {
+        fn pick<T: Copy>(&mut self, v: &[T]) -> T;
+        fn next(&mut self) -> u64;
+    }
+
+    impl Pick for Rng {
         fn pick<T: Copy>(&mut self, v: &[T]) -> T {
-            v[(self.next() % v.len() as u64) as usize]
+            v[(self.next_u64() % v.len() as u64) as usize]
+        }
+        fn next(&mut self) -> u64 {
+            self.next_u64()
         }
     }
 
