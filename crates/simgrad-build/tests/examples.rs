@@ -130,6 +130,21 @@ fn seed_primal_jvp_vjp_match_the_analytic_derivative() {
         vec![0.0; 100],
         "a VJP never writes the caller's outputs"
     );
+    // So the output's data may be NULL.
+    let mut dx_null_out = vec![0.0; 100];
+    let null_out = ArgRef {
+        data: std::ptr::null_mut(),
+        ..ArgRef::array(&mut scratch_out, &shape)
+    };
+    k.vjp(
+        &[ArgRef::array_in(&x, &shape), null_out],
+        &[None, Some(ArgRef::array_in(&w, &shape))],
+        &[Some(ArgRef::array(&mut dx_null_out, &shape)), None],
+        VjpOptions::default(),
+    )
+    .unwrap();
+    let doubled: Vec<f64> = dx_null_out.iter().map(|g| g * 2.0).collect();
+    assert_eq!(doubled, dx);
     assert_eq!(x, x_copy);
     assert_eq!(v, v_copy);
     assert_eq!(w, w_copy);

@@ -335,7 +335,8 @@ pub unsafe extern "C" fn simgrad_kernel_jvp(
 /// differentiable `out`/`inout` argument `i`, writes into `cotangents_out[j]` the cotangent of
 /// every differentiable input `j` (`in`/`inout` arrays and scalars), overwriting it, or adding to
 /// it when `flags` has `SIMGRAD_VJP_ACCUMULATE`. No argument and no `cotangents_in` buffer is
-/// modified: outputs are recomputed in scratch memory.
+/// modified: outputs are recomputed in scratch memory, so the `data` of an `out` argument is
+/// never read or written and may be NULL (its dtype and shape are still checked).
 ///
 /// The lists hold `nargs` descriptors indexed like `args`, with the same absent-entry rules as
 /// `simgrad_kernel_jvp`: an absent output cotangent is zero, an absent input cotangent is not

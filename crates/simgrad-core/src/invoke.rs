@@ -233,8 +233,8 @@ impl Kernel {
     /// Reverse mode. Given the cotangent `cotangents_in[i]` of every differentiable output `i`
     /// (`None`: zero), writes into `cotangents_out[j]` the cotangent of every differentiable input
     /// `j` (`None`: not wanted), overwriting it unless `opts.accumulate` is set. No argument and
-    /// no seed is modified: outputs are recomputed in scratch memory, seeds are copied before
-    /// Enzyme consumes them.
+    /// no seed is modified: outputs are recomputed in scratch memory (so an `out` argument's data
+    /// may be NULL), seeds are copied before Enzyme consumes them.
     pub fn vjp(
         &self,
         args: &[ArgRef<'_>],

@@ -198,7 +198,8 @@ impl Plan {
         let mut spans = Spans::default();
         for (p, a) in self.args.iter().zip(args) {
             let n = shape_ok(p, a, &slots)?;
-            if a.data.is_null() && (p.kind != ArgKind::Array || n > 0) {
+            let unused = mode == Mode::Vjp && p.output_array && !p.input;
+            if a.data.is_null() && (p.kind != ArgKind::Array || n > 0) && !unused {
                 return None;
             }
             if !layout_ok(a, self.order) {
@@ -209,11 +210,13 @@ impl Plan {
             if bytes > isize::MAX as usize {
                 return None;
             }
-            spans.push((
-                a.data as usize,
-                (a.data as usize).checked_add(bytes)?,
-                mode != Mode::Vjp && p.output_array,
-            ))?;
+            // A NULL buffer (an unused VJP output) occupies no memory.
+            let end = if a.data.is_null() {
+                0
+            } else {
+                (a.data as usize).checked_add(bytes)?
+            };
+            spans.push((a.data as usize, end, mode != Mode::Vjp && p.output_array))?;
         }
         if let (Some(seeds), Some(results)) = (seeds, results) {
             if seeds.len() != self.args.len() || results.len() != self.args.len() {

@@ -8,7 +8,7 @@
 use crate::dims::DimExpr;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::manifest::{ArgDesc, ArgKind, KernelDesc, Mode, Order};
+use crate::manifest::{ArgDesc, ArgKind, Intent, KernelDesc, Mode, Order};
 use crate::tensor::{ArgRef, DEVICE_CPU};
 use smallvec::SmallVec;
 
@@ -119,7 +119,10 @@ pub(crate) fn validate<'k>(
                 ),
             });
         }
-        if arg.data.is_null() && (desc.kind != ArgKind::Array || n > 0) {
+        // A VJP recomputes `out` arrays in scratch memory and never touches the caller's: their
+        // data may be NULL there.
+        let unused = mode == Mode::Vjp && desc.kind == ArgKind::Array && desc.intent == Intent::Out;
+        if arg.data.is_null() && (desc.kind != ArgKind::Array || n > 0) && !unused {
             return Err(Error::Null {
                 kernel: k.clone(),
                 arg: desc.name.clone(),

@@ -601,9 +601,12 @@ fn inject(k: &Kernel, call: &mut Call, f: &Fault, mode: Mode) -> Option<usize> {
             Some(s)
         }
         Fault::Null(i) => {
-            // NULL is fine for an empty array.
+            // NULL is fine for an empty array, and for an `out` array in a VJP (never touched).
             let cands: Vec<usize> = (0..n)
                 .filter(|&i| !matches!(k.args[i], Arg::Array { .. }) || call.numel(i) > 0)
+                .filter(|&i| {
+                    !(mode == Mode::Vjp && matches!(k.args[i], Arg::Array { intent: 1, .. }))
+                })
                 .collect();
             let i = pick(cands, i)?;
             call.data[i] = Some(Data::Null);
