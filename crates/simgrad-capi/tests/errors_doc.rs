@@ -10,6 +10,14 @@
 //! A stale table fails with the command that rewrites it:
 //! `SIMGRAD_UPDATE_DOCS=1 cargo test -p simgrad-capi --test errors_doc`. A binding whose source
 //! is not in the tree has its table left as it is.
+//!
+//! The per-language tables of bad-input cases come from real runs, which need the toolchain and
+//! are checked where they run: the Python one by `crates/simgrad-python/tests/test_errors_doc.py`,
+//! the Fortran one by the ctest `bad_input_doc` of `examples-fortran` (`bad_input.f90`). This file
+//! checks what it can without running them: both tables are there, every row's status number
+//! and name agree, every Python row's exception class stands for its status, and every error the
+//! Fortran module raises itself has a case in the Fortran table (but the two no call can reach
+//! with the example kernel).
 
 use std::ffi::CStr;
 use std::path::{Path, PathBuf};
@@ -322,6 +330,160 @@ fn fortran_table_matches_the_module() {
     check_section("Fortran table", &fortran_table(&source));
 }
 
+/// The rows of a generated table of docs/errors.md (between its BEGIN and END markers), as
+/// cells, `\|` unescaped; the header and separator rows are left out.
+fn doc_rows(what: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(root().join("docs/errors.md")).unwrap();
+    let begin = format!("<!-- BEGIN {what}: ");
+    let b = text
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/errors.md lacks the marker {begin}..."));
+    let e = text[b..]
+        .find(&format!("<!-- END {what} -->"))
+        .unwrap_or_else(|| panic!("docs/errors.md lacks the END marker of {what}"))
+        + b;
+    text[b..e]
+        .lines()
+        .filter(|l| l.starts_with("| "))
+        .skip(2)
+        .map(table_cells)
+        .collect()
+}
+
+/// `| a | b \| c |` -> ["a", "b | c"].
+fn table_cells(line: &str) -> Vec<String> {
+    let inner = line.trim().trim_start_matches('|');
+    let inner = inner.strip_suffix('|').unwrap_or(inner);
+    let (mut cells, mut cur, mut escaped) = (Vec::new(), String::new(), false);
+    for c in inner.chars() {
+        match (escaped, c) {
+            (false, '\\') => escaped = true,
+            (false, '|') => cells.push(std::mem::take(&mut cur).trim().to_string()),
+            (true, '|') => {
+                cur.push('|');
+                escaped = false;
+            }
+            (true, c) => {
+                cur.push('\\');
+                cur.push(c);
+                escaped = false;
+            }
+            (false, c) => cur.push(c),
+        }
+    }
+    cells.push(cur.trim().to_string());
+    cells
+}
+
+/// "4 `SIMGRAD_ERR_SHAPE`" must be a status and its name; returns the name.
+fn check_status_cell(what: &str, case: &str, cell: &str) -> String {
+    let (code, name) = cell
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{what}, case `{case}`: status cell `{cell}`"));
+    let name = name.trim_matches('`');
+    let code: u32 = code
+        .parse()
+        .unwrap_or_else(|_| panic!("{what}, case `{case}`: status cell `{cell}`"));
+    assert_eq!(
+        status_name(code),
+        name,
+        "{what}, case `{case}`: status {code} is not {name}"
+    );
+    assert_ne!(code, 0, "{what}, case `{case}`: a bad input that succeeded");
+    name.to_string()
+}
+
+#[test]
+fn python_cases_agree_with_the_statuses_and_classes() {
+    let rows = doc_rows("Python cases");
+    assert!(
+        rows.len() >= 31,
+        "the Python cases table has {} rows",
+        rows.len()
+    );
+    let source = std::fs::read_to_string(root().join("crates/simgrad-python/simgrad/_errors.py"));
+    let classes = source.map(|s| python_classes(&s)).unwrap_or_default();
+    for r in rows {
+        assert_eq!(r.len(), 5, "Python cases row {r:?}");
+        let status = check_status_cell("Python cases", &r[0], &r[3]);
+        assert!(!r[4].is_empty(), "Python case `{}` has no message", r[0]);
+        if classes.is_empty() {
+            continue;
+        }
+        let name = r[2]
+            .trim_matches('`')
+            .strip_prefix("simgrad.")
+            .unwrap_or_else(|| panic!("Python case `{}`: exception `{}`", r[0], r[2]));
+        // The class's own status, or its parent's (ClosedError is a NullArgumentError).
+        let mut class = classes.iter().find(|c| c.name == name);
+        let mut stands_for = None;
+        while let Some(c) = class {
+            if c.status.is_some() {
+                stands_for = c.status.clone();
+                break;
+            }
+            class = classes.iter().find(|p| c.bases.contains(&p.name));
+        }
+        assert_eq!(
+            stands_for.as_deref(),
+            Some(status.as_str()),
+            "Python case `{}`: simgrad.{name} does not stand for {status}",
+            r[0]
+        );
+    }
+}
+
+/// Module errors `bad_input.f90` has no case for: no call reaches them with a matching
+/// libsimgrad and the example kernel (which takes i64 sizes).
+const FORTRAN_UNREACHABLE: [&str; 2] = [
+    "the loaded libsimgrad has C ABI version",
+    "does not fit the 32-bit integer the kernel takes",
+];
+
+#[test]
+fn fortran_cases_agree_with_the_statuses_and_cover_the_module_errors() {
+    let rows = doc_rows("Fortran cases");
+    assert!(
+        rows.len() >= 30,
+        "the Fortran cases table has {} rows",
+        rows.len()
+    );
+    for r in &rows {
+        assert_eq!(r.len(), 3, "Fortran cases row {r:?}");
+        check_status_cell("Fortran cases", &r[0], &r[1]);
+        assert!(!r[2].is_empty(), "Fortran case `{}` has no message", r[0]);
+    }
+    let Ok(source) =
+        std::fs::read_to_string(root().join("crates/simgrad-capi/fortran/simgrad.f90"))
+    else {
+        return;
+    };
+    // Every module error: a case whose status is the same and whose message has the literal
+    // parts of the module's message, in order.
+    for raised in fortran_table(&source).lines().skip(2) {
+        let cells = table_cells(raised);
+        let (status, message) = (&cells[0], &cells[2]);
+        if FORTRAN_UNREACHABLE.iter().any(|u| message.contains(u)) {
+            continue;
+        }
+        let covered = rows.iter().any(|r| {
+            let mut rest = r[2].as_str();
+            &r[1] == status
+                && message.split('…').filter(|p| !p.is_empty()).all(|part| {
+                    rest.find(part)
+                        .map(|i| rest = &rest[i + part.len()..])
+                        .is_some()
+                })
+        });
+        assert!(
+            covered,
+            "the module raises `{message}` ({status}) in {}, but examples-fortran/bad_input.f90 \
+             has no case for it; add one (or list it in FORTRAN_UNREACHABLE)",
+            cells[1]
+        );
+    }
+}
+
 #[test]
 fn the_parsers_understand_their_languages() {
     let py = r#"
@@ -366,5 +528,10 @@ class ClosedError(ShapeError):
     assert!(
         t.contains("| 4 `SIMGRAD_ERR_SHAPE` | `take` | it's … wrong, really |"),
         "{t}"
+    );
+
+    assert_eq!(
+        table_cells("| `a` | 4 `X` | b \\| c \\d |"),
+        ["`a`", "4 `X`", "b | c \\d"]
     );
 }
