@@ -184,7 +184,12 @@ pub(crate) fn validate<'k>(
                     return Err(Error::Unexpected {
                         kernel: k.clone(),
                         message: format!(
-                            "a {role} `{}` was given, but {why}; pass NULL there",
+                            "{} {role} `{}` was given, but {why}; pass NULL there",
+                            if role.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                                "an"
+                            } else {
+                                "a"
+                            },
                             desc.name
                         ),
                     });
