@@ -33,6 +33,12 @@ class Dim:
         _names(self._tree, out)
         return out
 
+    def compiled(self):
+        """This dim for quick evaluation: its value when it is a number, its name when it is a bare
+        size name, else the `Dim` itself (evaluate with `eval`)."""
+        kind = self._tree[0]
+        return self._tree[1] if kind in ("num", "name") else self
+
     def eval(self, sizes: dict[str, int]) -> int | None:
         """The extent, or None when a name is unbound."""
         return _eval(self._tree, sizes)

@@ -23,6 +23,14 @@ Two layers:
 All calls release the GIL while the kernel runs (``ctypes.CDLL`` does that for every foreign
 call), so kernels may run in parallel from several Python threads; a kernel handle is
 thread-safe, each call brings its own buffers.
+
+Per-call cost: everything about a kernel's arguments that does not depend on a call's data
+(kinds, dtypes, ranks, shape rules, the descriptor layout, labels for messages) is computed once,
+when the kernel is opened. A call then checks its values, writes data pointers, shapes and
+strides into a descriptor block of its own (`_tensor.Layout`) and calls the C function through a
+prototype taking plain addresses. Calls that the quick checks do not cover (keyword arguments,
+``convert=True``, other types, anything wrong) take the general path, which gives the same
+results and raises the same errors.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _bindings as B
+from . import _tensor
 from ._dims import Dim
 from ._errors import (
     DTypeError,
@@ -45,11 +54,55 @@ from ._errors import (
     check,
 )
 from ._handle import Handle
-from ._tensor import DLPACK_NAMES, SCALAR_CTYPES, Described, describe, describe_value, numpy_dtype, tensor_array
+from ._tensor import (
+    _DATA_OFFSET,
+    _TORCH_TYPES,
+    BLOCKS,
+    DLPACK_NAMES,
+    SCALAR_CTYPES,
+    Described,
+    Layout,
+    RankMismatch,
+    ShapeOnly,
+    describe,
+    describe_value,
+    numpy_dtype,
+    tensor_array,
+)
+
+_ndarray = np.ndarray
+_void_at = ctypes.c_void_p.from_address
 
 _KINDS = {B.SIMGRAD_ARG_ARRAY: "array", B.SIMGRAD_ARG_SIZE: "size", B.SIMGRAD_ARG_SCALAR: "scalar"}
 _INTENTS = {B.SIMGRAD_INTENT_IN: "in", B.SIMGRAD_INTENT_OUT: "out", B.SIMGRAD_INTENT_INOUT: "inout"}
 _MODES = {"primal": B.SIMGRAD_MODE_PRIMAL, "jvp": B.SIMGRAD_MODE_JVP, "vjp": B.SIMGRAD_MODE_VJP}
+
+_VP, _SIZE, _STATUS = ctypes.c_void_p, ctypes.c_size_t, B.simgrad_status
+#: The three call functions with every pointer a plain address (a Python int): converting an int
+#: costs ctypes much less than checking a ``POINTER(simgrad_tensor)`` argument. CFUNCTYPE
+#: functions release the GIL like those of ``ctypes.CDLL``.
+_ADDRESS_PROTOTYPES = {
+    "simgrad_kernel_call": ctypes.CFUNCTYPE(_STATUS, _VP, _VP, _SIZE),
+    "simgrad_kernel_jvp": ctypes.CFUNCTYPE(_STATUS, _VP, _VP, _SIZE, _VP, _VP),
+    "simgrad_kernel_vjp": ctypes.CFUNCTYPE(_STATUS, _VP, _VP, _SIZE, _VP, _VP, ctypes.c_uint32),
+}
+_address_functions: dict = {}
+
+
+def _address_fns(lib) -> tuple:
+    """(call, jvp, vjp) of ``lib`` taking addresses (made once per loaded library)."""
+    fns = _address_functions.get(id(lib))
+    if fns is None or fns[0] is not lib:
+        fns = (lib, *(proto((name, lib)) for name, proto in _ADDRESS_PROTOTYPES.items()))
+        _address_functions[id(lib)] = fns
+    return fns[1:]
+
+
+# Input kinds of the quick checks (`Kernel._quick_args`).
+_Q_SIZE, _Q_F64, _Q_F32, _Q_INT, _Q_IN, _Q_INOUT = range(6)
+_F32_MAX = float(np.finfo(np.float32).max)
+#: where a size was left out of positional inputs (None is a value: a wrong one)
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -142,6 +195,8 @@ class Kernel(Handle):
 
     _free_name = "simgrad_kernel_free"
     _what = "kernel"
+    #: the handle's address (0 once closed), for the calls
+    _addr = 0
 
     def __init__(self, ptr, manifest_entry: dict | None = None, library_path: str | None = None):
         super().__init__(ptr)
@@ -194,6 +249,68 @@ class Kernel(Handle):
         self.differentiable_outputs = tuple(a for a in self.outputs if a.differentiable)
         self._by_name = {a.name: a for a in self.args}
         self._inferable = {a.name for a in self.inputs if a.kind == "size" and self._size_source(a.name)}
+        self._setup_calls()
+
+    def _setup_calls(self) -> None:
+        """Precomputes what calls need that does not depend on their data (see the module
+        documentation): nothing here changes afterwards, so calls from several threads share it."""
+        args, inputs = self.args, self.inputs
+        self._nargs = len(args)
+        self._addr = ctypes.cast(self._ptr, ctypes.c_void_p).value or 0
+        self._c_call, self._c_jvp, self._c_vjp = _address_fns(self._lib)
+        self._layout1 = self._layout3 = None
+        if BLOCKS:
+            specs = [(a.dtype, len(a.shape), a.kind != "array") for a in args]
+            self._layout1, self._layout3 = Layout(specs, 1), Layout(specs, 3)
+        whats = ("arguments", "tangents_in", "tangents_out", "cotangents_in", "cotangents_out")
+        self._labels = {w: tuple(f"kernel `{self.name}`: {w[:-1]} `{a.name}`" for a in args) for w in whats}
+        self._arg_is_array = tuple(a.kind == "array" for a in args)
+        self._float_by_value = tuple(a.kind == "scalar" and not a.dtype.startswith("i") for a in args)
+        self._int_by_value = tuple(a.kind == "size" or a.dtype.startswith("i") for a in args)
+        # Shape rules.
+        self._shape_names = frozenset(n for a in args for d in a.shape for n in d.names())
+        self._extra_names = self._shape_names - set(self._by_name)
+        self._dims = tuple(tuple(d.compiled() for d in a.shape) for a in args)
+        self._static_shapes = tuple(dims if all(type(d) is int for d in dims) else None for dims in self._dims)
+        # Binding positional inputs: the short form (inferable sizes left out), then the full one
+        # (which wins when both have the same length, as in `bind`).
+        self._full_inputs = inputs
+        self._short_inputs = tuple(a for a in inputs if a.name not in self._inferable)
+        pos = {a.name: p for p, a in enumerate(inputs)}
+        self._forms = {}
+        for form in (self._short_inputs, inputs):
+            names = {a.name for a in form}
+            missing = tuple((pos[a.name], a.name) for a in inputs if a.name not in names)
+            self._forms[len(form)] = (tuple(pos[a.name] for a in form), missing)
+        self._size_inputs = tuple(
+            (p, a.name, 2**31 - 1 if a.dtype == "i32" else 2**63 - 1) for p, a in enumerate(inputs) if a.kind == "size"
+        )
+        self._array_inputs = tuple(
+            (p, len(a.shape), tuple((k, d.name) for k, d in enumerate(a.shape) if d.name is not None))
+            for p, a in enumerate(inputs)
+            if a.kind == "array"
+        )
+        plan = []
+        for a in inputs:
+            if a.kind == "size":
+                code = _Q_SIZE
+            elif a.kind == "scalar":
+                code = _Q_INT if a.dtype.startswith("i") else _Q_F32 if a.dtype == "f32" else _Q_F64
+            else:
+                code = _Q_INOUT if a.intent == "inout" else _Q_IN
+            # the range of integer values the quick path takes (sizes are never negative)
+            bits = 31 if a.dtype == "i32" else 63
+            lo = 0 if a.kind == "size" else -(2**bits)
+            plan.append((a.index, code, a.numpy_dtype, len(a.shape), lo, 2**bits - 1, a.name))
+        self._input_plan = tuple(plan)
+        self._bare_dims = tuple((inputs[p].index, bare) for p, _, bare in self._array_inputs if bare)
+        self._out_plan = tuple((a, a.numpy_dtype, self._static_shapes[a.index]) for a in args if a.intent == "out")
+        self._result_index = tuple(a.index for a in self.outputs)
+        self._diff_input_index = frozenset(a.index for a in self.differentiable_inputs)
+
+    def close(self) -> None:
+        self._addr = 0
+        super().close()
 
     # ------------------------------------------------------------------ description
 
@@ -277,23 +394,163 @@ class Kernel(Handle):
                 out.append(self._scalar_or_array(a, v, f"kernel `{self.name}`: {what[:-1]} `{a.name}`", buffer=True))
         return out
 
+    def _by_value(self, j: int, a: Arg, value, label: str):
+        """A size or scalar passed by value: the number to convert to the argument's C type."""
+        t = type(value)
+        if t is float and self._float_by_value[j]:
+            return value
+        if t is int and self._int_by_value[j] and value >= 0:
+            return value
+        return _scalar_array(value, a, label).item()
+
+    def _put_args(self, lay: Layout, blk, base: int, values: Sequence) -> None:
+        """Describes one value per argument in the first list of a block (`_arg_list`'s checks
+        and errors)."""
+        n = self._nargs
+        if len(values) != n:
+            raise InvalidArgumentError(None, f"kernel `{self.name}`: expected {n} arguments, got {len(values)}")
+        labels = self._labels["arguments"]
+        slots = lay.slots
+        data_offset = _DATA_OFFSET
+        j = 0
+        for v in values:
+            w, nd, dtype, np_dtype, k, _, value_at = slots[j]
+            if value_at >= 0:
+                a = self.args[j]
+                lay.put_value(blk, base, j, dtype, self._by_value(j, a, v, labels[j]))
+            elif (
+                type(v) is _ndarray
+                and data_offset is not None
+                and v.dtype is np_dtype
+                and v.ndim == nd
+                and v.flags.c_contiguous
+            ):
+                # The common case, inline: an array of the argument's dtype and rank, compact.
+                blk[w] = _void_at(id(v) + data_offset).value or 0
+                if nd:
+                    blk[w + 3] = base + 8 * k
+                    for d in v.shape:
+                        blk[k] = d
+                        k += 1
+            elif (
+                type(v) in _TORCH_TYPES
+                and v.is_cpu
+                and v.dim() == nd
+                and v.is_contiguous()
+                and not v.is_conj()
+                and not v.is_neg()
+                and _tensor._TORCH_DTYPES.get(v.dtype) == dtype
+            ):
+                # The same for a CPU tensor.
+                blk[w] = v.data_ptr()
+                if nd:
+                    blk[w + 3] = base + 8 * k
+                    for d in v.shape:
+                        blk[k] = d
+                        k += 1
+            elif type(v) is ShapeOnly and v.dtype == dtype and len(v.shape) == nd:
+                # A VJP's out argument: no data.
+                if nd:
+                    blk[w + 3] = base + 8 * k
+                    for d in v.shape:
+                        blk[k] = d
+                        k += 1
+            else:
+                lay.put_array(blk, base, j, v, labels[j])
+            j += 1
+
+    def _put_shadows(self, lay: Layout, blk, base: int, lists: tuple, whats: tuple) -> list[bool]:
+        """Describes tangents or cotangents (None where absent) in the lists 1 and 2 of a block
+        (`_shadow_list`'s checks and errors); whether each has any."""
+        n = self._nargs
+        present = [False, False]
+        for lst, (values, what) in enumerate(zip(lists, whats)):
+            if values is None:
+                continue
+            if len(values) != n:
+                raise InvalidArgumentError(
+                    None, f"kernel `{self.name}`: expected {n} {what} (None where absent), got {len(values)}"
+                )
+            labels = self._labels[what]
+            off = (lst + 1) * n
+            i = 0
+            for v in values:
+                if v is not None:
+                    w, nd, dtype, _, k, _, _ = lay.slots[off + i]
+                    if (
+                        type(v) in _TORCH_TYPES
+                        and self._arg_is_array[i]
+                        and v.is_cpu
+                        and v.dim() == nd
+                        and v.is_contiguous()
+                        and not v.is_conj()
+                        and not v.is_neg()
+                        and _tensor._TORCH_DTYPES.get(v.dtype) == dtype
+                    ):
+                        # The common case of the torch adapter, inline (as in `_put_args`).
+                        blk[w] = v.data_ptr()
+                        if nd:
+                            blk[w + 3] = base + 8 * k
+                            for d in v.shape:
+                                blk[k] = d
+                                k += 1
+                    else:
+                        if not self._arg_is_array[i] and getattr(v, "ndim", None) != 0:
+                            raise ShapeError(None, f"{labels[i]} must be a 0-d array or tensor, got {type(v).__name__}")
+                        lay.put_array(blk, base, off + i, v, labels[i])
+                    present[lst] = True
+                i += 1
+        return present
+
     def call_raw(self, args: Sequence) -> None:
         """Runs the primal with one value per argument, in argument order, exactly as the C
         ``simgrad_kernel_call``: ``out``/``inout`` arrays are written in place. Arrays are NumPy
         arrays or CPU PyTorch tensors (never copied); sizes and scalars are numbers."""
-        ptr = self._handle()
+        addr = self._addr or self._handle()
+        lay = self._layout1
+        if lay is not None:
+            blk = lay.template.__copy__()
+            base = blk.buffer_info()[0]
+            try:
+                self._put_args(lay, blk, base, args)
+            except RankMismatch:
+                pass
+            else:
+                status = self._c_call(addr, base, self._nargs)
+                if status:
+                    check(status)
+                return
         descs = self._arg_list(args, "arguments")
-        arr = tensor_array(descs)
-        check(self._lib.simgrad_kernel_call(ptr, arr, len(descs)))
+        check(self._lib.simgrad_kernel_call(self._handle(), tensor_array(descs), len(descs)))
 
     def jvp_raw(self, args: Sequence, tangents_in: Sequence | None, tangents_out: Sequence | None) -> None:
         """Forward mode exactly as the C ``simgrad_kernel_jvp``: lists indexed like ``args``,
         ``None`` where absent; ``tangents_out`` buffers (and ``out``/``inout`` args) are written."""
-        ptr = self._handle()
+        addr = self._addr or self._handle()
+        lay = self._layout3
+        if lay is not None:
+            blk, base = lay.new()
+            try:
+                self._put_args(lay, blk, base, args)
+                tin, tout = self._put_shadows(
+                    lay, blk, base, (tangents_in, tangents_out), ("tangents_in", "tangents_out")
+                )
+            except RankMismatch:
+                pass
+            else:
+                n = self._nargs
+                status = self._c_jvp(addr, base, n, base + 48 * n if tin else None, base + 96 * n if tout else None)
+                if status:
+                    check(status)
+                return
         descs = self._arg_list(args, "arguments")
         tin = self._shadow_list(tangents_in, "tangents_in")
         tout = self._shadow_list(tangents_out, "tangents_out")
-        check(self._lib.simgrad_kernel_jvp(ptr, tensor_array(descs), len(descs), tensor_array(tin), tensor_array(tout)))
+        check(
+            self._lib.simgrad_kernel_jvp(
+                self._handle(), tensor_array(descs), len(descs), tensor_array(tin), tensor_array(tout)
+            )
+        )
 
     def vjp_raw(
         self, args: Sequence, cotangents_in: Sequence | None, cotangents_out: Sequence | None, *, accumulate: bool = False
@@ -301,14 +558,32 @@ class Kernel(Handle):
         """Reverse mode exactly as the C ``simgrad_kernel_vjp``: ``cotangents_out`` buffers are
         overwritten (added to with ``accumulate=True``); no argument is modified. ``out``
         arguments must still be arrays of the right shape (their contents are ignored)."""
-        ptr = self._handle()
+        addr = self._addr or self._handle()
+        flags = B.SIMGRAD_VJP_ACCUMULATE if accumulate else 0
+        lay = self._layout3
+        if lay is not None:
+            blk, base = lay.new()
+            try:
+                self._put_args(lay, blk, base, args)
+                cin, cout = self._put_shadows(
+                    lay, blk, base, (cotangents_in, cotangents_out), ("cotangents_in", "cotangents_out")
+                )
+            except RankMismatch:
+                pass
+            else:
+                n = self._nargs
+                status = self._c_vjp(
+                    addr, base, n, base + 48 * n if cin else None, base + 96 * n if cout else None, flags
+                )
+                if status:
+                    check(status)
+                return
         descs = self._arg_list(args, "arguments")
         cin = self._shadow_list(cotangents_in, "cotangents_in")
         cout = self._shadow_list(cotangents_out, "cotangents_out")
-        flags = B.SIMGRAD_VJP_ACCUMULATE if accumulate else 0
         check(
             self._lib.simgrad_kernel_vjp(
-                ptr, tensor_array(descs), len(descs), tensor_array(cin), tensor_array(cout), flags
+                self._handle(), tensor_array(descs), len(descs), tensor_array(cin), tensor_array(cout), flags
             )
         )
 
@@ -327,8 +602,8 @@ class Kernel(Handle):
             positional: Sequence = ()
         else:
             positional = tuple(inputs)
-        full = list(self.inputs)
-        short = [a for a in full if a.name not in self._inferable]
+        full = self._full_inputs
+        short = self._short_inputs
         if len(positional) == len(full):
             order = full
         elif len(positional) == len(short):
@@ -347,7 +622,7 @@ class Kernel(Handle):
                 None, f"kernel `{self.name}` takes {forms}, got {len(positional)} positional values. Signature: {self.signature()}"
             )
         values = {a.name: v for a, v in zip(order, positional)}
-        shape_names = {n for a in self.args for d in a.shape for n in d.names()}
+        shape_names = self._shape_names
         for k, v in named.items():
             if k in values:
                 self._dup({k})
@@ -373,8 +648,7 @@ class Kernel(Handle):
         for a in self.inputs:
             if a.kind == "size" and a.name in values:
                 sizes[a.name] = int(_scalar_array(values[a.name], a, f"kernel `{self.name}`: size `{a.name}`"))
-        shape_names = {n for a in self.args for d in a.shape for n in d.names()} - set(self._by_name)
-        for n in shape_names:
+        for n in self._extra_names:
             if n in values:
                 sizes[n] = operator.index(values[n])
         for a in self.inputs:
@@ -394,7 +668,136 @@ class Kernel(Handle):
                     sizes[d.name] = int(n)
         return sizes
 
+    def _input_sizes(self, vals) -> dict[str, int] | None:
+        """`_sizes` of the values of every input in order (`_MISSING` where left out), without
+        extra names; None when the general `_sizes` must decide (a size that is not a
+        non-negative ``int`` in range, an array of the wrong rank: it raises the errors)."""
+        sizes: dict[str, int] = {}
+        for p, name, hi in self._size_inputs:
+            v = vals[p]
+            if v is _MISSING:
+                continue
+            if type(v) is not int or not 0 <= v <= hi:
+                return None
+            sizes[name] = v
+        for p, nd, bare in self._array_inputs:
+            shape = getattr(vals[p], "shape", None)
+            if shape is None:
+                continue
+            if len(shape) != nd:
+                return None
+            for k, name in bare:
+                if name not in sizes:
+                    sizes[name] = int(shape[k])
+        return sizes
+
+    def _bind_quick(self, inputs: tuple | list):
+        """`bind` and `_sizes` for positional inputs without keywords: (the values of every input
+        in order, inferred sizes filled in; the sizes), or None when the general path must
+        decide."""
+        form = self._forms.get(len(inputs))
+        if form is None:
+            return None
+        given, missing = form
+        if missing:
+            vals = [_MISSING] * len(self._full_inputs)
+            for p, v in zip(given, inputs):
+                vals[p] = v
+        else:
+            vals = list(inputs)
+        sizes = self._input_sizes(vals)
+        if sizes is None:
+            return None
+        for p, name in missing:
+            v = sizes.get(name)
+            if v is None:
+                return None
+            vals[p] = v
+        return vals, sizes
+
+    def _quick_shape(self, index: int, sizes: dict[str, int]) -> tuple[int, ...] | None:
+        """The shape of argument ``index`` under ``sizes``; None when `_out_shape` must explain."""
+        shape = self._static_shapes[index]
+        if shape is not None:
+            return shape
+        dims = []
+        for d in self._dims[index]:
+            v = d if type(d) is int else sizes.get(d) if type(d) is str else d.eval(sizes)
+            if v is None or v < 0:
+                return None
+            dims.append(v)
+        return tuple(dims)
+
+    def _quick_args(self, inputs: tuple | list, vjp: bool = False):
+        """`_prepare` for the common call: positional inputs without keywords, NumPy arrays of
+        the kernel's dtype, rank and memory order, Python numbers for scalars and sizes. Returns
+        (args, sizes), or None when any of that does not hold (the general path then decides, and
+        raises). ``vjp``: the arguments of a VJP instead (``inout`` arrays only read, ``out``
+        arrays `ShapeOnly`)."""
+        form = self._forms.get(len(inputs))
+        if form is None:
+            return None
+        given, missing = form
+        if missing:
+            vals = [_MISSING] * len(self._full_inputs)
+            for p, v in zip(given, inputs):
+                vals[p] = v
+        else:
+            vals = inputs
+        args = [None] * self._nargs
+        sizes: dict[str, int] = {}
+        c_order = self.order == "C"
+        for (i, code, dt, nd, lo, hi, name), v in zip(self._input_plan, vals):
+            if code >= _Q_IN:
+                if type(v) is not _ndarray or v.dtype is not dt or v.ndim != nd:
+                    return None
+                contiguous = v.flags.c_contiguous if c_order else v.flags.f_contiguous
+                if code == _Q_IN:
+                    if not contiguous:
+                        return None
+                elif vjp:
+                    if not contiguous:
+                        v = np.array(v, order=self.order)
+                else:
+                    v = np.array(v, order=self.order, copy=True)
+            elif code == _Q_F64:
+                if type(v) is not float:
+                    return None
+            elif code == _Q_F32:
+                if type(v) is not float or not -_F32_MAX <= v <= _F32_MAX:
+                    return None
+            elif v is _MISSING:  # a size left out
+                continue
+            elif type(v) is not int or not lo <= v <= hi:  # sizes and integer scalars
+                return None
+            elif code == _Q_SIZE:
+                sizes[name] = v
+            args[i] = v
+        # Sizes from input shapes, after the given ones (as `_sizes`).
+        for i, bare in self._bare_dims:
+            shape = args[i].shape
+            for k, name in bare:
+                if name not in sizes:
+                    sizes[name] = shape[k]
+        for p, name in missing:
+            args[self._full_inputs[p].index] = sizes[name]
+        for a, dt, shape in self._out_plan:
+            if shape is None:
+                shape = self._quick_shape(a.index, sizes)
+                if shape is None:
+                    return None
+            if vjp:
+                args[a.index] = ShapeOnly(a.dtype, shape)
+            elif c_order:
+                args[a.index] = np.empty(shape, dt)
+            else:
+                args[a.index] = np.empty(shape, dt, order="F")
+        return args, sizes
+
     def _out_shape(self, a: Arg, sizes: dict[str, int]) -> tuple[int, ...]:
+        shape = self._quick_shape(a.index, sizes)
+        if shape is not None:
+            return shape
         dims = []
         for d in a.shape:
             v = d.eval(sizes)
@@ -447,6 +850,11 @@ class Kernel(Handle):
 
     def _prepare(self, inputs, named, convert: bool):
         """Full argument list for a call: inputs checked, outputs allocated, inout copied."""
+        if not convert and not named and type(inputs) in (tuple, list):
+            q = self._quick_args(inputs)
+            if q is not None:
+                args, sizes = q
+                return args, [args[i] for i in self._result_index], sizes
         values = self.bind(inputs, named)
         sizes = self._sizes(values)
         args: list = []
@@ -487,6 +895,15 @@ class Kernel(Handle):
     def __call__(self, *inputs, **named):
         """Runs the kernel on NumPy inputs and returns its outputs (one array bare, several as a
         tuple in argument order). See the module documentation for what is copied."""
+        if not named:
+            q = self._quick_args(inputs)
+            if q is not None:
+                args = q[0]
+                self.call_raw(args)
+                results = self._result_index
+                if len(results) == 1:
+                    return args[results[0]]
+                return _pack([args[i] for i in results])
         return self.call(inputs, named)
 
     def call(self, inputs=(), named: Mapping | None = None, *, convert: bool = False):
@@ -568,14 +985,37 @@ class Kernel(Handle):
         ``cotangents`` holds the cotangents of ``outputs`` (a sequence in that order, a single
         array when there is one output, or a mapping; None or missing is zero; non-differentiable
         outputs take None). Nothing the caller passed is modified; ``out`` arguments are
-        recomputed in scratch memory (this allocates them, unfilled)."""
+        recomputed by the runtime in scratch memory (nothing is allocated for them here)."""
+        q = self._quick_args(inputs, vjp=True) if not convert and type(inputs) in (tuple, list) else None
+        if q is not None:
+            args, sizes = q
+        else:
+            args, sizes = self._vjp_args(inputs, convert)
+        seeds = self._seeds(cotangents, self.outputs, "cotangents", sizes, convert)
+        cin: list = [None] * len(self.args)
+        cout: list = [None] * len(self.args)
+        results = []
+        for a in self.args:
+            if a.name in seeds:
+                cin[a.index] = seeds[a.name]
+            if a.index in self._diff_input_index:
+                shape = () if a.kind == "scalar" else args[a.index].shape
+                buf = np.empty(shape, dtype=a.numpy_dtype, order=self.order)
+                cout[a.index] = buf
+                results.append(buf)
+        self.vjp_raw(args, cin, cout)
+        return _pack(results)
+
+    def _vjp_args(self, inputs, convert: bool):
+        """The arguments of a VJP (the general path of `vjp`): inputs checked, ``inout`` arrays
+        only read (copied when not laid out right), ``out`` arrays `ShapeOnly` (data NULL)."""
         values = self.bind(inputs, None)
         sizes = self._sizes(values)
         args: list = []
         for a in self.args:
             label = f"kernel `{self.name}`: argument `{a.name}`"
             if a.intent == "out":
-                args.append(np.empty(self._out_shape(a, sizes), dtype=a.numpy_dtype, order=self.order))
+                args.append(ShapeOnly(a.dtype, self._out_shape(a, sizes)))
             elif a.kind == "size":
                 v = values.get(a.name, sizes.get(a.name))
                 if v is None:
@@ -594,20 +1034,7 @@ class Kernel(Handle):
                 args.append(self._check_array(a, x, label, convert))
             else:
                 args.append(self._check_array(a, values[a.name], label, convert))
-        seeds = self._seeds(cotangents, self.outputs, "cotangents", sizes, convert)
-        cin: list = [None] * len(self.args)
-        cout: list = [None] * len(self.args)
-        results = []
-        for a in self.args:
-            if a.name in seeds:
-                cin[a.index] = seeds[a.name]
-            if a in self.differentiable_inputs:
-                shape = () if a.kind == "scalar" else args[a.index].shape
-                buf = np.empty(shape, dtype=a.numpy_dtype, order=self.order)
-                cout[a.index] = buf
-                results.append(buf)
-        self.vjp_raw(args, cin, cout)
-        return _pack(results)
+        return args, sizes
 
 
 def manifest_entries(manifest_json: str) -> dict[str, dict]:

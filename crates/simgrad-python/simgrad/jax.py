@@ -41,6 +41,7 @@ from jax.interpreters import ad, batching, mlir
 
 from ._errors import DTypeError, InvalidArgumentError, ShapeError
 from ._kernel import Kernel, _pack
+from ._tensor import ShapeOnly
 
 _JNP = {"f32": jnp.float32, "f64": jnp.float64, "i32": jnp.int32, "i64": jnp.int64}
 
@@ -118,11 +119,9 @@ def _host(mode: str, spec: _Spec, nb: int, *arrays):
     seeds_over = spec.diff_in if mode == "jvp" else spec.diff_out if mode == "vjp" else ()
     fseeds = {a.name: _flat(x, nb, nbatch) for a, x in zip(seeds_over, extra)}
     fres = {a.name: r.reshape((nbatch,) + r.shape[nb:]) for a, r in zip(res_args, results)}
-    scratch = {
-        a.name: np.empty(spec.shape(a), dtype=a.numpy_dtype, order=k.order)
-        for a in k.outputs
-        if mode == "vjp" and a.intent == "out"
-    }
+    # A VJP never writes its primal arguments: out arrays are passed without data (the runtime
+    # recomputes them in scratch memory of its own).
+    scratch = {a.name: ShapeOnly(a.dtype, spec.shape(a)) for a in k.outputs if mode == "vjp" and a.intent == "out"}
     n = len(k.args)
     for b in range(nbatch):
         post: list = []
@@ -135,7 +134,7 @@ def _host(mode: str, spec: _Spec, nb: int, *arrays):
             elif a.intent == "in":
                 args.append(_elem_in(fops[a.name], b, fortran))
             elif mode == "vjp":
-                # The VJP never writes primal arguments: out arrays get scratch, inout the input.
+                # The VJP never writes primal arguments: out arrays have no data, inout the input.
                 args.append(scratch[a.name] if a.intent == "out" else _elem_in(fops[a.name], b, fortran))
             else:
                 buf = fres[a.name] if mode == "call" else None
