@@ -220,9 +220,9 @@ def bench_call(quick: bool) -> list[dict]:
             target={"kind": "ratio", "max": 2.0},
             method=method,
             notes=(
-                "Python-side work per call: binding inputs to arguments, shape checks, allocating the output, "
-                "building a ctypes descriptor per argument (cProfile: most of it in `_prepare` and `describe_numpy`), "
-                "then the checked C call; the kernel itself takes a few hundred ns (row 1)"
+                "Python-side work per call: binding inputs, shape checks, allocating the output, filling a copy of "
+                "the kernel's descriptor template; then the checked C call, which alone is ~1.2x the raw call "
+                "(a 2x budget leaves ~0.5 us for Python, about three attribute reads and an np.empty)"
             ),
         ),
         row(
@@ -304,9 +304,9 @@ def bench_torch(quick: bool) -> list[dict]:
         target={"kind": "ratio", "max": 1.5},
         method=f"interleaved, {rounds} rounds x {inner} steps; torch {torch.__version__}, 1 thread",
         notes=(
-            "cProfile: two `Function.apply` per step, each binding its arguments with `inspect.signature` "
-            "(torch does so for Functions with `setup_context`, which vmap and forward-mode AD need), "
-            "plus the descriptor building of the NumPy layer for the primal and the VJP"
+            "the rest of torch's Function machinery and the checked VJP (~1.7 us against ~0.7 us for the raw "
+            "trampoline: validation, seed copy, zeroed scratch); a hand-fused backward that skipped the general "
+            "layer saved only 6-12 us"
         ),
     )
     show(r)

@@ -179,7 +179,7 @@ fn enzyme() -> Result<()> {
     ));
     section("configure Enzyme (cmake)", || configure(&src, &build_dir))?;
     section(
-        &format!("build {} (ninja; about 25 min on 2 cores)", enzyme_target()),
+        &format!("build {} (ninja; 10 to 25 min on 2 cores)", enzyme_target()),
         || build(&build_dir),
     )?;
     section("publish plugin", || {
