@@ -514,7 +514,7 @@ pub fn render(study: &Study, narrative: &str) -> String {
         "Measured with {}; the study took {:.0} s.\n",
         study.toolchain, study.seconds
     );
-    o.push_str("## Regenerating\n\n```sh\ncargo run -p simgrad-tests --release --bin pipeline-study   # rewrites docs/pipeline.md\n```\n\n");
+    o.push_str("## Regenerating\n\n```sh\ncargo xtask pipeline-study   # = cargo run -p simgrad-tests --release --bin pipeline-study; rewrites docs/pipeline.md\n```\n\n");
     o.push_str("It needs the Enzyme toolchain (`cargo xtask setup`); builds go to a private cache under \
                 `target/pipeline-study/`, forced, so the build times are full builds on this machine.\n\n");
 

@@ -7,6 +7,7 @@
 //! cargo xtask ci               setup, then every CI step; ends with `N passed, N failed, N skipped`
 //! cargo xtask codegen [--check]  generate (or check) the C header with cbindgen
 //! cargo xtask smoke            only the Enzyme smoke test
+//! cargo xtask pipeline-study [--render-only]  rebuild docs/pipeline.md (every corpus kernel under every pipeline)
 //! cargo xtask install [PREFIX] build libsimgrad and lay out an install tree (default target/simgrad-install)
 //! cargo xtask miri             the tests that need no kernel library, under Miri (nightly)
 //! cargo xtask fuzz [--seconds N] [TARGET...]  the cargo-fuzz targets of fuzz/ (nightly)
@@ -45,6 +46,10 @@ tasks:
   ci --only TEXT     only the CI steps whose name contains TEXT (no setup unless it matches)
   codegen [--check]  generate include/simgrad.h with cbindgen (--check: fail if stale)
   smoke              only the Enzyme smoke test
+  pipeline-study [--render-only]
+                     build the conformance corpus under every compile pipeline, check every
+                     kernel, and rewrite docs/pipeline.md (about 9 minutes); --render-only
+                     re-renders it from the saved results
   install [PREFIX]   build libsimgrad and the CLI, then lay out an install tree (header, libraries,
                      CMake package, pkg-config file, Fortran module; default target/simgrad-install)
   miri               simgrad-core's unit tests and the C API tests that need no kernel library,
@@ -70,6 +75,21 @@ fn main() -> ExitCode {
         ["doctor"] => doctor::run(),
         ["demo"] => demo::run(),
         ["smoke"] => util::section("Enzyme smoke test", smoke::run),
+        ["pipeline-study", rest @ ..] => {
+            let mut cmd = std::process::Command::new(util::cargo());
+            cmd.current_dir(util::workspace_root())
+                .args([
+                    "run",
+                    "-p",
+                    "simgrad-tests",
+                    "--release",
+                    "--bin",
+                    "pipeline-study",
+                    "--",
+                ])
+                .args(rest);
+            util::run_inherit(&mut cmd)
+        }
         ["install"] => examples::install_tree().map(|p| println!("installed into {}", p.display())),
         ["install", prefix] => examples::install_tree().and_then(|_| {
             let root = util::workspace_root();
