@@ -126,12 +126,7 @@ impl Marshalled {
 
 fn size_value(arg: &ArgRef<'_>, dtype: DType) -> i64 {
     // SAFETY: validation checked non-NULL and dtype.
-    unsafe {
-        match dtype {
-            DType::I32 => i64::from(*(arg.data as *const i32)),
-            _ => *(arg.data as *const i64),
-        }
-    }
+    unsafe { crate::tensor::read_size(arg.data, dtype) }
 }
 
 impl Kernel {

@@ -179,12 +179,7 @@ impl Plan {
                         return None;
                     }
                     // SAFETY: non-NULL, dtype checked by header_ok; points to the size value.
-                    let v = unsafe {
-                        match dtype {
-                            DType::I32 => i64::from(*(a.data as *const i32)),
-                            _ => *(a.data as *const i64),
-                        }
-                    };
+                    let v = unsafe { crate::tensor::read_size(a.data, dtype) };
                     if v < 0 {
                         return None;
                     }
@@ -314,8 +309,9 @@ fn shape_ok(p: &ArgPlan, a: &ArgRef<'_>, slots: &[i64]) -> Option<usize> {
     Some(n)
 }
 
+/// Whether `a` is contiguous in `order` (the rule [`crate::validate`] explains on failure).
 #[inline]
-fn layout_ok(a: &ArgRef<'_>, order: Order) -> bool {
+pub(crate) fn layout_ok(a: &ArgRef<'_>, order: Order) -> bool {
     if (a.strides.is_none() && order == Order::C) || a.shape.is_empty() || a.shape.contains(&0) {
         return true;
     }

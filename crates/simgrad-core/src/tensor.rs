@@ -79,6 +79,17 @@ impl<'a> ArgRef<'a> {
     }
 }
 
+/// The value of a size argument (`i32` or `i64`) as `i64`.
+///
+/// # Safety
+/// `data` is non-NULL and points to a value of `dtype`, as validation checks.
+pub(crate) unsafe fn read_size(data: *const std::ffi::c_void, dtype: DType) -> i64 {
+    match dtype {
+        DType::I32 => i64::from(*(data as *const i32)),
+        _ => *(data as *const i64),
+    }
+}
+
 /// Rust element types that map to a [`DType`].
 pub trait Element: Copy + 'static {
     /// The matching dtype.

@@ -290,12 +290,7 @@ fn bind_sizes<'k>(kernel: &'k KernelDesc, args: &[ArgRef<'_>]) -> Result<Sizes<'
             });
         }
         // SAFETY: non-null and of the checked dtype; the caller promises it points to a value.
-        let v = unsafe {
-            match desc.dtype {
-                DType::I32 => i64::from(*(arg.data as *const i32)),
-                _ => *(arg.data as *const i64),
-            }
-        };
+        let v = unsafe { crate::tensor::read_size(arg.data, desc.dtype) };
         if v < 0 {
             return Err(Error::Shape {
                 kernel: kernel.name.clone(),
@@ -397,37 +392,9 @@ fn check_layout(
     arg: &ArgRef<'_>,
     role: &'static str,
 ) -> Result<()> {
-    // Rank 0 and empty arrays have no layout; NULL strides mean row-major (DLPack).
-    if arg.shape.is_empty() || arg.shape.contains(&0) {
-        return Ok(());
-    }
-    let order = match (arg.strides, kernel.order) {
-        // Row-major is what the kernel wants, or every dim but one has extent 1.
-        (None, Order::C) => return Ok(()),
-        (None, Order::F) if arg.shape.iter().filter(|&&n| n != 1).count() <= 1 => return Ok(()),
-        _ => kernel.order,
-    };
-    // Strides of dims with extent 1 do not matter.
-    let contiguous = match arg.strides {
-        Some(given) => {
-            let mut expect = 1i64;
-            let mut ok = true;
-            let mut visit = |d: usize| {
-                let n = arg.shape[d];
-                if n != 1 && given[d] != expect {
-                    ok = false;
-                }
-                expect = expect.saturating_mul(n.max(1));
-            };
-            match order {
-                Order::C => (0..arg.shape.len()).rev().for_each(&mut visit),
-                Order::F => (0..arg.shape.len()).for_each(&mut visit),
-            }
-            ok
-        }
-        None => false,
-    };
-    if contiguous {
+    // Rank 0 and empty arrays have no layout; NULL strides mean row-major (DLPack); strides of
+    // dims with extent 1 do not matter. The fast path's rule, so both paths agree.
+    if crate::plan::layout_ok(arg, kernel.order) {
         return Ok(());
     }
     let given = match arg.strides {
